@@ -1,0 +1,5 @@
+import sys
+
+from toklm.cli import main
+
+sys.exit(main())

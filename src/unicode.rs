@@ -1,0 +1,1 @@
+//! Unicode character classes for the hand-written scanners (filled by the pretokenizer work).
