@@ -1,0 +1,152 @@
+"""Find model and tokenizer files: a local directory or file, or a repo id in the Hugging Face hub.
+
+The hub cache layout (as written by `huggingface_hub`)::
+
+    <cache>/models--<org>--<name>/refs/<revision>        # text file holding a commit hash
+    <cache>/models--<org>--<name>/snapshots/<commit>/... # the files (often symlinks into blobs/)
+
+where <cache> is $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub. Files are
+downloaded only when `huggingface_hub` is installed and $HF_HUB_OFFLINE is not set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["hub_cache_dir", "resolve_model_files"]
+
+_REPO_ID = re.compile(r"^[\w.\-]+(/[\w.\-]+)?$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_TRUTHY = {"1", "true", "yes", "on"}
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache directory that this environment points at.
+
+    >>> isinstance(hub_cache_dir(), Path)
+    True
+    """
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    return Path("~/.cache/huggingface/hub").expanduser()
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUTHY
+
+
+def _missing(directory: Path, filenames: Sequence[str]) -> list[str]:
+    # `is_file` follows symlinks, so a snapshot link to a deleted blob counts as missing.
+    return [f for f in filenames if not (directory / f).is_file()]
+
+
+def _snapshot_dir(repo_dir: Path, revision: str, looked: list[str]) -> Path | None:
+    """The snapshot directory for `revision` (a ref name or a commit hash), or None."""
+    if _COMMIT.match(revision) and (repo_dir / "snapshots" / revision).is_dir():
+        return repo_dir / "snapshots" / revision
+    ref = repo_dir / "refs" / revision
+    if not ref.is_file():
+        looked.append(f"{ref} (no such ref in the hub cache)")
+        return None
+    commit = ref.read_text(encoding="utf-8").strip()
+    snapshot = repo_dir / "snapshots" / commit
+    if not snapshot.is_dir():
+        looked.append(f"{snapshot} (named by {ref}, but absent)")
+        return None
+    return snapshot
+
+
+def _download(
+    repo_id: str,
+    filenames: Sequence[str],
+    optional: Sequence[str],
+    revision: str,
+    looked: list[str],
+) -> Path | None:
+    """Fetch the files with huggingface_hub; None (with the reason in `looked`) when we cannot."""
+    if _offline():
+        looked.append("download skipped: HF_HUB_OFFLINE is set")
+        return None
+    try:
+        import huggingface_hub
+    except ImportError:
+        looked.append("download skipped: huggingface_hub is not installed")
+        return None
+    directory: Path | None = None
+    try:
+        for name in filenames:
+            got = huggingface_hub.hf_hub_download(repo_id, name, revision=revision)
+            directory = Path(got).parent
+        for name in optional:
+            try:
+                got = huggingface_hub.hf_hub_download(repo_id, name, revision=revision)
+                directory = directory or Path(got).parent
+            except huggingface_hub.errors.EntryNotFoundError:
+                pass
+    except Exception as e:  # network, auth, missing repo: all reported to the user below
+        looked.append(f"download from the Hugging Face Hub failed: {type(e).__name__}: {e}")
+        return None
+    return directory
+
+
+def resolve_model_files(
+    path_or_repo_id: str | os.PathLike[str],
+    filenames: Sequence[str],
+    *,
+    revision: str = "main",
+    optional: Sequence[str] = (),
+) -> Path:
+    """Return the directory that holds all `filenames` (and whichever `optional` files exist).
+
+    `path_or_repo_id` is a local directory, a local file (its directory is used), or a hub repo id
+    such as "EleutherAI/pythia-410m". Raises FileNotFoundError naming every place looked at.
+
+    >>> resolve_model_files("../shared/tokenizers/gpt2", ["vocab.json"]).name  # doctest: +SKIP
+    'gpt2'
+    """
+    target = str(path_or_repo_id)
+    looked: list[str] = []
+    local = Path(target).expanduser()
+    if local.exists():
+        directory = local if local.is_dir() else local.parent
+        missing = _missing(directory, filenames)
+        if not missing:
+            return directory
+        raise FileNotFoundError(
+            f"{directory} does not contain {', '.join(missing)} (needed: {', '.join(filenames)})"
+        )
+    looked.append(f"{local.resolve()} (no such file or directory)")
+
+    if _REPO_ID.match(target) and not target.endswith((".json", ".txt")):
+        cache = hub_cache_dir()
+        repo_dir = cache / ("models--" + target.replace("/", "--"))
+        if not repo_dir.is_dir():
+            looked.append(f"{repo_dir} (repo not in the hub cache)")
+        else:
+            snapshot = _snapshot_dir(repo_dir, revision, looked)
+            if snapshot is not None:
+                missing = _missing(snapshot, filenames)
+                if not missing:
+                    return snapshot
+                looked.append(f"{snapshot} (lacks {', '.join(missing)})")
+        downloaded = _download(target, filenames, optional, revision, looked)
+        if downloaded is not None:
+            return downloaded
+        how = (
+            f"download them with `hf download {target} {' '.join(filenames)}"
+            f"{'' if revision == 'main' else f' --revision {revision}'}` "
+            "(pip install huggingface_hub; unset HF_HUB_OFFLINE), "
+            "or pass a local directory holding them"
+        )
+    else:
+        how = "pass an existing directory or file, or a hub repo id such as 'org/name'"
+    places = "\n  ".join(looked)
+    raise FileNotFoundError(
+        f"cannot find {', '.join(filenames)} for {target!r} (revision {revision!r}); "
+        f"looked at:\n  {places}\nTo get the files: {how}."
+    )
