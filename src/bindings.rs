@@ -1,0 +1,323 @@
+//! The Python bindings: every `#[pyclass]`/`#[pymethods]` of `toklm._core` lives here.
+//!
+//! Policy (which special tokens are allowed, error texts, surrogates) is Python's; these methods
+//! only convert arguments, release the GIL around native work and map errors to exceptions.
+
+use std::collections::HashSet;
+
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use rayon::prelude::*;
+
+use crate::core::{CoreBpe, SpecialSet};
+use crate::vocab::{Rank, Vocab};
+
+fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+fn unknown_token(rank: Rank) -> PyErr {
+    PyKeyError::new_err(format!("Invalid token for decoding: {rank}"))
+}
+
+/// `allowed_all` wins; otherwise the given set (empty: none).
+fn special_set(all: bool, tokens: HashSet<String>) -> SpecialSet {
+    if all {
+        SpecialSet::All
+    } else if tokens.is_empty() {
+        SpecialSet::None
+    } else {
+        SpecialSet::Only(tokens)
+    }
+}
+
+/// Run `f` over `items` on the rayon pool, or in this thread when one thread is asked for.
+fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    if threads <= 1 || items.len() <= 1 {
+        items.iter().map(f).collect()
+    } else {
+        items.par_iter().map(f).collect()
+    }
+}
+
+/// The native encoder behind `toklm.Encoding`.
+#[pyclass(frozen, module = "toklm._core", name = "CoreBPE")]
+pub struct PyCoreBpe {
+    core: CoreBpe,
+}
+
+#[pymethods]
+impl PyCoreBpe {
+    /// Build from a `dict[bytes, int]` of mergeable ranks.
+    #[staticmethod]
+    fn from_ranks(
+        py: Python<'_>,
+        ranks: &Bound<'_, PyDict>,
+        special_tokens: Vec<(String, Rank)>,
+        pattern: &str,
+    ) -> PyResult<Self> {
+        let mut pairs: Vec<(Vec<u8>, Rank)> = Vec::with_capacity(ranks.len());
+        for (k, v) in ranks.iter() {
+            let bytes = k.cast::<PyBytes>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "mergeable_ranks keys must be bytes, got {}",
+                    k.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                ))
+            })?;
+            let rank: Rank = v.extract().map_err(|_| {
+                PyValueError::new_err(format!(
+                    "mergeable_ranks[{:?}] must be an int in 0..2**32-1, got {v}",
+                    bytes.as_bytes()
+                ))
+            })?;
+            pairs.push((bytes.as_bytes().to_vec(), rank));
+        }
+        py.detach(|| {
+            let vocab = Vocab::from_pairs(pairs.iter().map(|(b, r)| (b.as_slice(), *r)))
+                .map_err(|e| format!("invalid mergeable_ranks: {}", e.message))?;
+            CoreBpe::new(vocab, special_tokens, pattern).map_err(|e| e.to_string())
+        })
+        .map(|core| PyCoreBpe { core })
+        .map_err(PyValueError::new_err)
+    }
+
+    /// Build from the compact blob format (see `Vocab::from_compact`).
+    #[staticmethod]
+    fn from_compact(
+        py: Python<'_>,
+        blob: &[u8],
+        special_tokens: Vec<(String, Rank)>,
+        pattern: &str,
+    ) -> PyResult<Self> {
+        py.detach(|| {
+            let vocab = Vocab::from_compact(blob).map_err(|e| e.to_string())?;
+            CoreBpe::new(vocab, special_tokens, pattern).map_err(|e| e.to_string())
+        })
+        .map(|core| PyCoreBpe { core })
+        .map_err(PyValueError::new_err)
+    }
+
+    /// Number of ordinary tokens and one past the largest ordinary rank.
+    fn vocab_sizes(&self) -> (usize, usize) {
+        (self.core.vocab().len(), self.core.vocab().n_ranks())
+    }
+
+    /// The ordinary vocabulary as a compact blob.
+    fn compact<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let blob = self.core.vocab().to_compact().map_err(value_error)?;
+        Ok(PyBytes::new(py, &blob))
+    }
+
+    fn encode_ordinary<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyList>> {
+        let tokens = py
+            .detach(|| self.core.encode_ordinary(text))
+            .map_err(value_error)?;
+        PyList::new(py, tokens)
+    }
+
+    fn count_ordinary(&self, py: Python<'_>, text: &str) -> PyResult<usize> {
+        py.detach(|| self.core.count_ordinary(text))
+            .map_err(value_error)
+    }
+
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        allowed_all: bool,
+        allowed: HashSet<String>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let allowed = special_set(allowed_all, allowed);
+        let (tokens, _) = py
+            .detach(|| self.core.encode(text, &allowed))
+            .map_err(value_error)?;
+        PyList::new(py, tokens)
+    }
+
+    /// Tokens as little-endian u32 bytes (for `numpy.frombuffer`, no list built).
+    fn encode_to_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        allowed_all: bool,
+        allowed: HashSet<String>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let allowed = special_set(allowed_all, allowed);
+        let bytes = py
+            .detach(|| {
+                let (tokens, _) = self.core.encode(text, &allowed)?;
+                Ok::<_, String>(tokens.iter().flat_map(|t| t.to_le_bytes()).collect::<Vec<u8>>())
+            })
+            .map_err(value_error)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The leftmost special token of the given set found in `text`, or None.
+    fn find_special(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        all: bool,
+        tokens: HashSet<String>,
+    ) -> Option<String> {
+        let set = special_set(all, tokens);
+        py.detach(|| self.core.find_special(text, &set))
+    }
+
+    fn encode_ordinary_batch<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<PyBackedStr>,
+        num_threads: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let results = py.detach(|| {
+            par_map(&texts, num_threads, |t| self.core.encode_ordinary(t))
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let results = results.map_err(value_error)?;
+        PyList::new(py, results)
+    }
+
+    fn count_ordinary_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<PyBackedStr>,
+        num_threads: usize,
+    ) -> PyResult<Vec<usize>> {
+        py.detach(|| {
+            par_map(&texts, num_threads, |t| self.core.count_ordinary(t))
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(value_error)
+    }
+
+    fn encode_batch<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<PyBackedStr>,
+        allowed_all: bool,
+        allowed: HashSet<String>,
+        num_threads: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let allowed = special_set(allowed_all, allowed);
+        let results = py.detach(|| {
+            par_map(&texts, num_threads, |t| {
+                self.core.encode(t, &allowed).map(|(v, _)| v)
+            })
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+        });
+        PyList::new(py, results.map_err(value_error)?)
+    }
+
+    fn encode_with_unstable<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        allowed_all: bool,
+        allowed: HashSet<String>,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let allowed = special_set(allowed_all, allowed);
+        let (tokens, completions) = py
+            .detach(|| self.core.encode_with_unstable(text, &allowed))
+            .map_err(value_error)?;
+        let mut completions: Vec<Vec<Rank>> = completions.into_iter().collect();
+        completions.sort();
+        Ok((PyList::new(py, tokens)?, PyList::new(py, completions)?))
+    }
+
+    fn encode_bytes<'py>(&self, py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        let tokens = py
+            .detach(|| self.core.encode_bytes(bytes))
+            .map_err(value_error)?;
+        PyList::new(py, tokens)
+    }
+
+    /// BPE of `bytes` as a single piece (tiktoken's `_encode_single_piece`).
+    fn byte_pair_encode<'py>(
+        &self,
+        py: Python<'py>,
+        bytes: &[u8],
+    ) -> PyResult<Bound<'py, PyList>> {
+        let tokens = py.detach(|| self.core.byte_pair_encode(bytes));
+        PyList::new(py, tokens)
+    }
+
+    /// The rank of exactly these bytes among ordinary tokens.
+    fn encode_single_token(&self, bytes: &[u8]) -> Option<Rank> {
+        self.core.vocab().rank(bytes)
+    }
+
+    fn decode_bytes<'py>(&self, py: Python<'py>, tokens: Vec<Rank>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py.detach(|| {
+            let mut out = Vec::with_capacity(tokens.len() * 4);
+            self.core.decode_into(&tokens, &mut out).map(|_| out)
+        });
+        Ok(PyBytes::new(py, &bytes.map_err(unknown_token)?))
+    }
+
+    fn decode_bytes_batch<'py>(
+        &self,
+        py: Python<'py>,
+        batch: Vec<Vec<Rank>>,
+        num_threads: usize,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let decoded = py.detach(|| {
+            par_map(&batch, num_threads, |tokens| {
+                let mut out = Vec::with_capacity(tokens.len() * 4);
+                self.core.decode_into(tokens, &mut out).map(|_| out)
+            })
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+        });
+        Ok(decoded
+            .map_err(unknown_token)?
+            .iter()
+            .map(|b| PyBytes::new(py, b))
+            .collect())
+    }
+
+    fn decode_single_token_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        token: Rank,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        match self.core.token_bytes(token) {
+            Some(b) => Ok(PyBytes::new(py, b)),
+            None => Err(PyKeyError::new_err(token.to_string())),
+        }
+    }
+
+    fn decode_tokens_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Vec<Rank>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        tokens
+            .iter()
+            .map(|&t| match self.core.token_bytes(t) {
+                Some(b) => Ok(PyBytes::new(py, b)),
+                None => Err(unknown_token(t)),
+            })
+            .collect()
+    }
+
+    fn token_byte_values<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        let values = py.detach(|| self.core.token_byte_values());
+        values
+            .into_iter()
+            .map(|b| PyBytes::new(py, b))
+            .collect()
+    }
+}
+
+#[pymodule(gil_used = false)]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyCoreBpe>()?;
+    Ok(())
+}

@@ -1,0 +1,386 @@
+//! The vocabulary: token bytes <-> rank, stored compactly.
+//!
+//! All token bytes live in one arena indexed by rank, and a flat open-addressing table maps
+//! bytes to rank. Compared with a `HashMap<Vec<u8>, u32>` this needs no allocation per token,
+//! builds in a few milliseconds and uses a fraction of the memory (about 9 MB for o200k_base).
+
+use std::fmt;
+
+/// A token's rank: its id and its merge priority (lower merges first).
+pub type Rank = u32;
+
+/// Marks "no such token" in dense tables.
+pub const NO_RANK: Rank = Rank::MAX;
+
+/// Why a vocabulary could not be built. `index` is the 0-based entry (rank order for the compact
+/// format, input order otherwise) so callers can name the offending line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VocabError {
+    pub index: usize,
+    pub message: String,
+}
+
+impl fmt::Display for VocabError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "entry {}: {}", self.index, self.message)
+    }
+}
+
+impl std::error::Error for VocabError {}
+
+/// One slot of the lookup table: the high 32 bits of the token's hash and `rank + 1` (0 = empty).
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    hash: u32,
+    rank_plus_one: u32,
+}
+
+/// An immutable byte-level vocabulary.
+pub struct Vocab {
+    /// Token bytes of every rank, concatenated in rank order.
+    arena: Vec<u8>,
+    /// `offsets[r]..offsets[r + 1]` is rank `r`'s slice of `arena`; an empty slice is a hole.
+    offsets: Vec<u32>,
+    table: Vec<Slot>,
+    mask: usize,
+    /// Rank of every single byte, or `NO_RANK`.
+    byte_ranks: [Rank; 256],
+    /// Rank of every two-byte token, indexed by `b0 << 8 | b1` (the first BPE round reads it).
+    pair_ranks: Vec<Rank>,
+    len: usize,
+}
+
+/// A fast hash for short byte strings: 8 bytes at a time, folded with a multiply.
+#[inline]
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h: u64 = (bytes.len() as u64).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap());
+        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut buf = [0u8; 8];
+        buf[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(buf)).wrapping_mul(K).rotate_left(29);
+    }
+    // Final avalanche so both the low (index) and high (tag) bits depend on every byte.
+    h ^= h >> 32;
+    h = h.wrapping_mul(K);
+    h ^ (h >> 29)
+}
+
+impl fmt::Debug for Vocab {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Vocab({} tokens)", self.len)
+    }
+}
+
+impl Vocab {
+    /// Build from `(token bytes, rank)` pairs in any order. Ranks may have holes; tokens and
+    /// ranks must be unique and tokens non-empty.
+    pub fn from_pairs<'a, I>(pairs: I) -> Result<Vocab, VocabError>
+    where
+        I: IntoIterator<Item = (&'a [u8], Rank)>,
+    {
+        let mut items: Vec<(&[u8], Rank, usize)> = pairs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (b, r))| (b, r, i))
+            .collect();
+        for &(bytes, rank, index) in &items {
+            if bytes.is_empty() {
+                return Err(VocabError {
+                    index,
+                    message: format!("token with rank {rank} is empty"),
+                });
+            }
+            if rank == NO_RANK {
+                return Err(VocabError {
+                    index,
+                    message: format!("rank {rank} is too large"),
+                });
+            }
+        }
+        items.sort_unstable_by_key(|&(_, r, _)| r);
+        for w in items.windows(2) {
+            if w[0].1 == w[1].1 {
+                return Err(VocabError {
+                    index: w[1].2,
+                    message: format!("rank {} is given to two tokens", w[1].1),
+                });
+            }
+        }
+        let n_ranks = items.last().map_or(0, |&(_, r, _)| r as usize + 1);
+        let mut arena = Vec::with_capacity(items.iter().map(|(b, _, _)| b.len()).sum());
+        let mut offsets = Vec::with_capacity(n_ranks + 1);
+        let mut next = items.iter().peekable();
+        for rank in 0..n_ranks as Rank {
+            offsets.push(arena.len() as u32);
+            if let Some(&&(bytes, r, _)) = next.peek() {
+                if r == rank {
+                    arena.extend_from_slice(bytes);
+                    next.next();
+                }
+            }
+        }
+        offsets.push(arena.len() as u32);
+        Vocab::from_arena(arena, offsets, |rank| items_index(&items, rank))
+    }
+
+    /// Build from the compact blob shipped with the package: for rank 0, 1, 2, ... one length
+    /// byte `L` then `L` token bytes; `L == 0` marks an unused rank.
+    pub fn from_compact(blob: &[u8]) -> Result<Vocab, VocabError> {
+        let mut arena = Vec::with_capacity(blob.len());
+        let mut offsets = Vec::new();
+        let mut pos = 0;
+        while pos < blob.len() {
+            let len = blob[pos] as usize;
+            let rank = offsets.len();
+            let end = pos + 1 + len;
+            if end > blob.len() {
+                return Err(VocabError {
+                    index: rank,
+                    message: format!("compact vocabulary is truncated in rank {rank}"),
+                });
+            }
+            offsets.push(arena.len() as u32);
+            arena.extend_from_slice(&blob[pos + 1..end]);
+            pos = end;
+        }
+        offsets.push(arena.len() as u32);
+        Vocab::from_arena(arena, offsets, |rank| rank as usize)
+    }
+
+    /// Index the arena; `entry_of(rank)` names the input entry of a rank for error messages.
+    fn from_arena(
+        arena: Vec<u8>,
+        offsets: Vec<u32>,
+        entry_of: impl Fn(Rank) -> usize,
+    ) -> Result<Vocab, VocabError> {
+        let n_ranks = offsets.len() - 1;
+        let capacity = (n_ranks * 2).next_power_of_two().max(16);
+        let mask = capacity - 1;
+        let mut table = vec![Slot::default(); capacity];
+        let mut byte_ranks = [NO_RANK; 256];
+        let mut pair_ranks = vec![NO_RANK; 1 << 16];
+        let mut len = 0;
+        let token = |r: Rank| &arena[offsets[r as usize] as usize..offsets[r as usize + 1] as usize];
+        for rank in 0..n_ranks as Rank {
+            let bytes = token(rank);
+            if bytes.is_empty() {
+                continue;
+            }
+            let h = hash_bytes(bytes);
+            let tag = (h >> 32) as u32;
+            let mut i = h as usize & mask;
+            loop {
+                let slot = table[i];
+                if slot.rank_plus_one == 0 {
+                    table[i] = Slot {
+                        hash: tag,
+                        rank_plus_one: rank + 1,
+                    };
+                    break;
+                }
+                if slot.hash == tag && token(slot.rank_plus_one - 1) == bytes {
+                    return Err(VocabError {
+                        index: entry_of(rank),
+                        message: format!(
+                            "token {:?} has two ranks ({} and {rank})",
+                            String::from_utf8_lossy(bytes),
+                            slot.rank_plus_one - 1
+                        ),
+                    });
+                }
+                i = (i + 1) & mask;
+            }
+            match *bytes {
+                [b] => byte_ranks[b as usize] = rank,
+                [b0, b1] => pair_ranks[(b0 as usize) << 8 | b1 as usize] = rank,
+                _ => {}
+            }
+            len += 1;
+        }
+        Ok(Vocab {
+            arena,
+            offsets,
+            table,
+            mask,
+            byte_ranks,
+            pair_ranks,
+            len,
+        })
+    }
+
+    /// Number of tokens (holes not counted).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// One past the largest rank.
+    pub fn n_ranks(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// The bytes of `rank`; empty for a hole or a rank out of range.
+    #[inline]
+    pub fn token_bytes(&self, rank: Rank) -> &[u8] {
+        let r = rank as usize;
+        if r + 1 >= self.offsets.len() {
+            return &[];
+        }
+        &self.arena[self.offsets[r] as usize..self.offsets[r + 1] as usize]
+    }
+
+    /// Whether `rank` names a token.
+    #[inline]
+    pub fn contains_rank(&self, rank: Rank) -> bool {
+        !self.token_bytes(rank).is_empty()
+    }
+
+    /// The rank of exactly these bytes.
+    #[inline]
+    pub fn rank(&self, bytes: &[u8]) -> Option<Rank> {
+        match bytes.len() {
+            0 => return None,
+            1 => return Some(self.byte_ranks[bytes[0] as usize]).filter(|&r| r != NO_RANK),
+            2 => {
+                let r = self.pair_ranks[(bytes[0] as usize) << 8 | bytes[1] as usize];
+                return Some(r).filter(|&r| r != NO_RANK);
+            }
+            _ => {}
+        }
+        let h = hash_bytes(bytes);
+        let tag = (h >> 32) as u32;
+        let mut i = h as usize & self.mask;
+        loop {
+            let slot = self.table[i];
+            if slot.rank_plus_one == 0 {
+                return None;
+            }
+            if slot.hash == tag && self.token_bytes(slot.rank_plus_one - 1) == bytes {
+                return Some(slot.rank_plus_one - 1);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Like `rank`, with `NO_RANK` for "absent" (the BPE loops compare ranks directly).
+    #[inline]
+    pub fn rank_or_max(&self, bytes: &[u8]) -> Rank {
+        self.rank(bytes).unwrap_or(NO_RANK)
+    }
+
+    /// Rank of a single byte, or `NO_RANK`.
+    #[inline]
+    pub fn byte_rank(&self, b: u8) -> Rank {
+        self.byte_ranks[b as usize]
+    }
+
+    /// Rank of a two-byte token, or `NO_RANK`.
+    #[inline]
+    pub fn pair_rank(&self, b0: u8, b1: u8) -> Rank {
+        self.pair_ranks[(b0 as usize) << 8 | b1 as usize]
+    }
+
+    /// Every byte value has a token: required for byte-level BPE to encode arbitrary bytes.
+    pub fn missing_byte(&self) -> Option<u8> {
+        (0..=255u8).find(|&b| self.byte_ranks[b as usize] == NO_RANK)
+    }
+
+    /// Bytes of all tokens with their ranks, in rank order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Rank)> + '_ {
+        (0..self.n_ranks() as Rank)
+            .map(|r| (self.token_bytes(r), r))
+            .filter(|(b, _)| !b.is_empty())
+    }
+
+    /// The compact blob `from_compact` reads.
+    pub fn to_compact(&self) -> Result<Vec<u8>, VocabError> {
+        let mut out = Vec::with_capacity(self.arena.len() + self.n_ranks());
+        for r in 0..self.n_ranks() as Rank {
+            let b = self.token_bytes(r);
+            if b.len() > 255 {
+                return Err(VocabError {
+                    index: r as usize,
+                    message: format!("token of rank {r} is longer than 255 bytes"),
+                });
+            }
+            out.push(b.len() as u8);
+            out.extend_from_slice(b);
+        }
+        Ok(out)
+    }
+
+    /// Approximate heap bytes held.
+    pub fn heap_size(&self) -> usize {
+        self.arena.capacity()
+            + self.offsets.capacity() * 4
+            + self.table.capacity() * 8
+            + self.pair_ranks.capacity() * 4
+    }
+}
+
+/// The input position of `rank` among `(bytes, rank, input_index)` items sorted by rank.
+fn items_index(items: &[(&[u8], Rank, usize)], rank: Rank) -> usize {
+    items
+        .binary_search_by_key(&rank, |&(_, r, _)| r)
+        .map_or(0, |i| items[i].2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy() -> Vocab {
+        let pairs: Vec<(Vec<u8>, Rank)> = vec![
+            (b"a".to_vec(), 0),
+            (b"b".to_vec(), 1),
+            (b"ab".to_vec(), 2),
+            (b"abc".to_vec(), 5),
+            (b"c".to_vec(), 3),
+        ];
+        Vocab::from_pairs(pairs.iter().map(|(b, r)| (b.as_slice(), *r))).unwrap()
+    }
+
+    #[test]
+    fn lookup_both_ways() {
+        let v = toy();
+        assert_eq!(v.len(), 5);
+        assert_eq!(v.n_ranks(), 6);
+        assert_eq!(v.rank(b"abc"), Some(5));
+        assert_eq!(v.rank(b"ab"), Some(2));
+        assert_eq!(v.rank(b"c"), Some(3));
+        assert_eq!(v.rank(b"abcd"), None);
+        assert_eq!(v.token_bytes(5), b"abc");
+        assert!(!v.contains_rank(4));
+        assert!(!v.contains_rank(99));
+    }
+
+    #[test]
+    fn compact_round_trip() {
+        let v = toy();
+        let blob = v.to_compact().unwrap();
+        let w = Vocab::from_compact(&blob).unwrap();
+        assert_eq!(v.iter().collect::<Vec<_>>(), w.iter().collect::<Vec<_>>());
+        assert!(Vocab::from_compact(&[3, b'a']).is_err());
+    }
+
+    #[test]
+    fn duplicates_are_errors() {
+        let dup_rank = Vocab::from_pairs([(&b"a"[..], 0), (&b"b"[..], 0)]);
+        assert!(dup_rank.unwrap_err().message.contains("two tokens"));
+        let dup_token = Vocab::from_pairs([(&b"a"[..], 0), (&b"a"[..], 1)]);
+        let e = dup_token.unwrap_err();
+        assert!(e.message.contains("two ranks"), "{e}");
+        assert_eq!(e.index, 1);
+        assert!(Vocab::from_pairs([(&b""[..], 0)]).is_err());
+    }
+}
