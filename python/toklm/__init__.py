@@ -1,0 +1,37 @@
+"""toklm: exact, fast tokenizers (tiktoken- and Hugging Face-compatible) and small causal LMs.
+
+>>> import toklm
+>>> toklm.get_encoding("gpt2").encode("hello world")
+[31373, 995]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from toklm.core import Encoding
+from toklm.model import encoding_for_model, encoding_name_for_model
+from toklm.registry import get_encoding, list_encoding_names
+
+if TYPE_CHECKING:
+    from toklm.hf import Tokenizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Encoding",
+    "Tokenizer",
+    "encoding_for_model",
+    "encoding_name_for_model",
+    "get_encoding",
+    "list_encoding_names",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The Hugging Face layer is imported only when used.
+    if name == "Tokenizer":
+        from toklm.hf import Tokenizer
+
+        return Tokenizer
+    raise AttributeError(f"module 'toklm' has no attribute {name!r}")
