@@ -34,7 +34,11 @@ fn special_set(all: bool, tokens: HashSet<String>) -> SpecialSet {
 }
 
 /// Run `f` over `items` on the rayon pool, or in this thread when one thread is asked for.
-fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync + Send,
+) -> Vec<R> {
     if threads <= 1 || items.len() <= 1 {
         items.iter().map(f).collect()
     } else {
@@ -63,7 +67,10 @@ impl PyCoreBpe {
             let bytes = k.cast::<PyBytes>().map_err(|_| {
                 PyTypeError::new_err(format!(
                     "mergeable_ranks keys must be bytes, got {}",
-                    k.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                    k.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
                 ))
             })?;
             let rank: Rank = v.extract().map_err(|_| {
@@ -148,7 +155,12 @@ impl PyCoreBpe {
         let bytes = py
             .detach(|| {
                 let (tokens, _) = self.core.encode(text, &allowed)?;
-                Ok::<_, String>(tokens.iter().flat_map(|t| t.to_le_bytes()).collect::<Vec<u8>>())
+                Ok::<_, String>(
+                    tokens
+                        .iter()
+                        .flat_map(|t| t.to_le_bytes())
+                        .collect::<Vec<u8>>(),
+                )
             })
             .map_err(value_error)?;
         Ok(PyBytes::new(py, &bytes))
@@ -238,11 +250,7 @@ impl PyCoreBpe {
     }
 
     /// BPE of `bytes` as a single piece (tiktoken's `_encode_single_piece`).
-    fn byte_pair_encode<'py>(
-        &self,
-        py: Python<'py>,
-        bytes: &[u8],
-    ) -> PyResult<Bound<'py, PyList>> {
+    fn byte_pair_encode<'py>(&self, py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyList>> {
         let tokens = py.detach(|| self.core.byte_pair_encode(bytes));
         PyList::new(py, tokens)
     }
@@ -252,7 +260,11 @@ impl PyCoreBpe {
         self.core.vocab().rank(bytes)
     }
 
-    fn decode_bytes<'py>(&self, py: Python<'py>, tokens: Vec<Rank>) -> PyResult<Bound<'py, PyBytes>> {
+    fn decode_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Vec<Rank>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = py.detach(|| {
             let mut out = Vec::with_capacity(tokens.len() * 4);
             self.core.decode_into(&tokens, &mut out).map(|_| out)
@@ -308,10 +320,7 @@ impl PyCoreBpe {
 
     fn token_byte_values<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
         let values = py.detach(|| self.core.token_byte_values());
-        values
-            .into_iter()
-            .map(|b| PyBytes::new(py, b))
-            .collect()
+        values.into_iter().map(|b| PyBytes::new(py, b)).collect()
     }
 }
 

@@ -171,11 +171,18 @@ mod tests {
 
     fn toy_vocab() -> Vocab {
         let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
-        for t in ["ab", "bc", "abc", "aa", "aaaa", "cd", "abcd", "bcd", "dd", "aaa", "ba"] {
+        for t in [
+            "ab", "bc", "abc", "aa", "aaaa", "cd", "abcd", "bcd", "dd", "aaa", "ba",
+        ] {
             tokens.push(t.as_bytes().to_vec());
         }
-        Vocab::from_pairs(tokens.iter().enumerate().map(|(r, t)| (t.as_slice(), r as Rank)))
-            .unwrap()
+        Vocab::from_pairs(
+            tokens
+                .iter()
+                .enumerate()
+                .map(|(r, t)| (t.as_slice(), r as Rank)),
+        )
+        .unwrap()
     }
 
     #[test]

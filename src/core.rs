@@ -287,7 +287,9 @@ impl CoreBpe {
     fn sorted_tokens(&self) -> &[Rank] {
         self.sorted_tokens.get_or_init(|| {
             let mut ranks: Vec<Rank> = self.vocab.iter().map(|(_, r)| r).collect();
-            ranks.sort_unstable_by(|&a, &b| self.vocab.token_bytes(a).cmp(self.vocab.token_bytes(b)));
+            ranks.sort_unstable_by(|&a, &b| {
+                self.vocab.token_bytes(a).cmp(self.vocab.token_bytes(b))
+            });
             ranks
         })
     }
@@ -380,7 +382,8 @@ impl CoreBpe {
     /// Concatenated bytes of `tokens`; `Err` carries the first unknown id.
     pub fn decode_bytes(&self, tokens: &[Rank]) -> Result<Vec<u8>, String> {
         let mut out = Vec::with_capacity(tokens.len() * 4);
-        self.decode_into(tokens, &mut out).map_err(|r| r.to_string())?;
+        self.decode_into(tokens, &mut out)
+            .map_err(|r| r.to_string())?;
         Ok(out)
     }
 
@@ -418,13 +421,22 @@ mod tests {
 
     fn toy() -> CoreBpe {
         let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
-        for t in ["he", "ll", "hell", "hello", " w", "or", " wor", " world", "ld"] {
+        for t in [
+            "he", "ll", "hell", "hello", " w", "or", " wor", " world", "ld",
+        ] {
             tokens.push(t.as_bytes().to_vec());
         }
-        let vocab =
-            Vocab::from_pairs(tokens.iter().enumerate().map(|(r, t)| (t.as_slice(), r as Rank)))
-                .unwrap();
-        let specials = vec![("<|end|>".to_string(), 1000), ("<|endoftext|>".to_string(), 1001)];
+        let vocab = Vocab::from_pairs(
+            tokens
+                .iter()
+                .enumerate()
+                .map(|(r, t)| (t.as_slice(), r as Rank)),
+        )
+        .unwrap();
+        let specials = vec![
+            ("<|end|>".to_string(), 1000),
+            ("<|endoftext|>".to_string(), 1001),
+        ];
         CoreBpe::new(vocab, specials, R50K_PATTERN).unwrap()
     }
 
@@ -446,7 +458,8 @@ mod tests {
         let (ids, _) = core.encode("hello<|end|>", &SpecialSet::None).unwrap();
         assert!(ids.len() > 2);
         assert_eq!(
-            core.find_special("a <|end|> b", &SpecialSet::All).as_deref(),
+            core.find_special("a <|end|> b", &SpecialSet::All)
+                .as_deref(),
             Some("<|end|>")
         );
         assert_eq!(core.decode_bytes(&[1001]).unwrap(), b"<|endoftext|>");

@@ -64,7 +64,9 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
     if !rest.is_empty() {
         let mut buf = [0u8; 8];
         buf[..rest.len()].copy_from_slice(rest);
-        h = (h ^ u64::from_le_bytes(buf)).wrapping_mul(K).rotate_left(29);
+        h = (h ^ u64::from_le_bytes(buf))
+            .wrapping_mul(K)
+            .rotate_left(29);
     }
     // Final avalanche so both the low (index) and high (tag) bits depend on every byte.
     h ^= h >> 32;
@@ -167,7 +169,8 @@ impl Vocab {
         let mut byte_ranks = [NO_RANK; 256];
         let mut pair_ranks = vec![NO_RANK; 1 << 16];
         let mut len = 0;
-        let token = |r: Rank| &arena[offsets[r as usize] as usize..offsets[r as usize + 1] as usize];
+        let token =
+            |r: Rank| &arena[offsets[r as usize] as usize..offsets[r as usize + 1] as usize];
         for rank in 0..n_ranks as Rank {
             let bytes = token(rank);
             if bytes.is_empty() {

@@ -1,6 +1,8 @@
 # Type stub of the native module toklm._core (src/bindings.rs); checked by mypy.stubtest.
 from typing import final
 
+__all__ = ["CoreBPE"]
+
 @final
 class CoreBPE:
     @staticmethod

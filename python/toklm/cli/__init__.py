@@ -10,7 +10,12 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("toklm.cli.tokens", "toklm.cli.economics", "toklm.cli.models")
+COMMAND_MODULES = (
+    "toklm.cli.demo",
+    "toklm.cli.tokens",
+    "toklm.cli.economics",
+    "toklm.cli.models",
+)
 
 
 class CliError(Exception):

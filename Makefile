@@ -1,0 +1,28 @@
+# `make demo`: install toklm and show the main example. `make test`: the whole test suite (CI runs it).
+PY ?= python3
+export CI ?= false
+
+.PHONY: install install-test demo lint test bench
+
+install:
+	$(PY) -m pip install --quiet -e .
+
+install-test:
+	$(PY) -m pip install --quiet -e ".[test,models,hub,economics]"
+
+demo: install
+	toklm demo
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --features python -- -D warnings
+	$(PY) -m ruff check python tests benchmarks scripts
+	$(PY) -m mypy.stubtest toklm._core
+
+test: install-test lint
+	cargo test --release
+	$(PY) -m pytest -q
+
+bench: install-test
+	$(PY) benchmarks/bench_tiktoken.py
