@@ -1,0 +1,152 @@
+"""Building blocks shared by the architectures: linear layers, the static KV cache, attention.
+
+Shapes use B = batch, T = new tokens this step, S = cached + new tokens, H = heads, D = head dim,
+E = hidden size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Linear(nn.Module):
+    """y = x @ weight.T + bias, with `weight` [out, in] (possibly a transposed view of a Conv1D
+    [in, out] checkpoint tensor: F.linear then runs the same addmm as transformers' Conv1D)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = nn.Parameter(torch.empty(out_features, in_features), requires_grad=False)
+        self.bias = nn.Parameter(torch.empty(out_features), requires_grad=False) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+
+class LayerNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.empty(dim), requires_grad=False)
+        self.bias = nn.Parameter(torch.empty(dim), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
+
+
+class Embedding(nn.Module):
+    """A token (or position) lookup table; `embedding(ids)` -> [..., E]."""
+
+    def __init__(self, num: int, dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num, dim), requires_grad=False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.embedding(ids, self.weight)
+
+
+def gelu_new(x: torch.Tensor) -> torch.Tensor:
+    # transformers' NewGELUActivation is the tanh approximation written out; F.gelu(tanh) is the
+    # same formula in one kernel (measured difference <= 2.4e-7 on [-6, 6]).
+    return F.gelu(x, approximate="tanh")
+
+
+ACTIVATIONS = {"gelu_new": gelu_new, "gelu": F.gelu, "gelu_pytorch_tanh": gelu_new}
+
+
+class KVCache:
+    """Preallocated keys/values for every layer: [L, B, H, capacity, D], filled left to right.
+
+    `key_valid` [B, capacity] is False at left-padding positions; `padded` says whether any is.
+    """
+
+    def __init__(
+        self,
+        layers: int,
+        batch: int,
+        heads: int,
+        capacity: int,
+        head_dim: int,
+        dtype: torch.dtype,
+        device: torch.device | str,
+    ) -> None:
+        shape = (layers, batch, heads, capacity, head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.key_valid = torch.ones(batch, capacity, dtype=torch.bool, device=device)
+        self.padded = False
+        self.length = 0
+        self.capacity = capacity
+
+    def set_padding(self, attention_mask: torch.Tensor) -> None:
+        """Record which of the next positions are padding (attention_mask [B, T], 0 = pad)."""
+        T = attention_mask.shape[1]
+        valid = attention_mask.to(torch.bool)
+        self.key_valid[:, self.length : self.length + T] = valid
+        self.padded = self.padded or not bool(valid.all())
+
+
+@dataclass
+class Step:
+    """What every layer's attention needs for one forward pass (computed once per pass)."""
+
+    cache: KVCache | None
+    start: int  # cache position of the first new token
+    mask: torch.Tensor | None  # bool [B, 1, T, S], True = may attend; None = see is_causal
+    is_causal: bool
+
+
+def make_step(
+    cache: KVCache | None, T: int, attention_mask: torch.Tensor | None, device: torch.device
+) -> Step:
+    """The attention mask for T new tokens after `cache.length` cached ones.
+
+    Pad queries may always attend to themselves: a fully masked row would give NaN, and NaN
+    values would leak into real tokens' outputs through 0 * NaN in later layers.
+    """
+    start = cache.length if cache is not None else 0
+    S = start + T
+    if cache is not None and cache.capacity < S:
+        raise ValueError(f"KV cache holds {cache.capacity} positions, {S} are needed")
+    if cache is not None:
+        if attention_mask is not None:
+            cache.set_padding(attention_mask[:, -T:])
+        padded = cache.padded
+        key_valid = cache.key_valid[:, :S]
+    else:
+        padded = attention_mask is not None and not bool(attention_mask.all())
+        key_valid = attention_mask.to(torch.bool) if attention_mask is not None else None
+    if not padded:
+        if T == 1:  # one new token sees every cached one
+            return Step(cache, start, None, False)
+        if start == 0:
+            return Step(cache, start, None, True)
+    q_pos = torch.arange(start, S, device=device)
+    k_pos = torch.arange(S, device=device)
+    mask = k_pos[None, :] <= q_pos[:, None]  # [T, S] causal
+    if padded:
+        assert key_valid is not None
+        mask = mask[None] & key_valid[:, None, :]  # [B, T, S]
+        mask |= k_pos[None, None, :] == q_pos[None, :, None]
+    return Step(cache, start, mask.unsqueeze(-3), False)
+
+
+def attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, step: Step, layer: int, scale: float
+) -> torch.Tensor:
+    """Attention of q [B,H,T,D] over the cached keys plus k, v [B,H,T,D]; returns [B,T,H*D]."""
+    cache = step.cache
+    if cache is not None:
+        end = step.start + q.shape[2]
+        cache.k[layer, :, :, step.start : end] = k
+        cache.v[layer, :, :, step.start : end] = v
+        k, v = cache.k[layer, :, :, :end], cache.v[layer, :, :, :end]  # [B,H,S,D] views
+    out = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=step.mask, is_causal=step.is_causal, scale=scale
+    )  # [B,H,T,D]
+    B, H, T, D = out.shape
+    return out.transpose(1, 2).reshape(B, T, H * D)

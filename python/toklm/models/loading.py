@@ -1,0 +1,300 @@
+"""Read a Hugging Face causal-LM checkpoint (config.json + weights) without transformers.
+
+Weights come from, in this order of preference: `model.safetensors`, `model.safetensors.index.json`
+(shards), `pytorch_model.bin`, `pytorch_model.bin.index.json`. safetensors files are parsed here
+and memory-mapped: a tensor whose dtype is already the requested one is used in place (no copy),
+which is what makes loading fast. `.bin` files go through `torch.load(weights_only=True)` only.
+
+Every problem raises `CheckpointError` (a ValueError) naming the file, config key or tensor, before
+any model object is handed out: nothing half-loaded is ever returned.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "CheckpointError",
+    "GenerationDefaults",
+    "read_safetensors",
+    "resolve_checkpoint_dir",
+    "weight_files",
+    "iter_checkpoint_tensors",
+    "read_json",
+    "parse_dtype",
+]
+
+SAFETENSORS = "model.safetensors"
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+TORCH_BIN = "pytorch_model.bin"
+TORCH_BIN_INDEX = "pytorch_model.bin.index.json"
+WEIGHT_FILES = (SAFETENSORS, SAFETENSORS_INDEX, TORCH_BIN, TORCH_BIN_INDEX)
+OPTIONAL_FILES = (
+    *WEIGHT_FILES,
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+)
+
+# safetensors dtype codes -> torch dtypes (the format spec's full list that torch can hold).
+_ST_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+_DTYPE_NAMES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the file, config key or tensor."""
+
+
+def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    """The torch dtype for "float32"/"fp32"/"bfloat16"/"bf16"/"float16"/"fp16" or a torch.dtype.
+
+    >>> parse_dtype("bf16")
+    torch.bfloat16
+    """
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        if dtype in (torch.float32, torch.bfloat16, torch.float16):
+            return dtype
+    elif isinstance(dtype, str) and dtype.lower() in _DTYPE_NAMES:
+        return _DTYPE_NAMES[dtype.lower()]
+    raise ValueError(f"dtype {dtype!r} is not supported; use 'float32', 'bfloat16' or 'float16'")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """Parse a JSON object from `path`, with errors naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path} is not valid JSON: {e}") from e
+    except UnicodeDecodeError as e:
+        raise CheckpointError(f"{path} is not UTF-8 text: {e}") from e
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} must hold a JSON object, found {type(data).__name__}")
+    return data
+
+
+def read_safetensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Memory-map a .safetensors file and return its tensors (views of the mapping, no copies).
+
+    >>> read_safetensors("model.safetensors")["wte.weight"].shape  # doctest: +SKIP
+    torch.Size([50257, 768])
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < 8:
+            raise CheckpointError(f"{path} is corrupt: {size} bytes, too short for a header")
+        (header_len,) = struct.unpack("<Q", f.read(8))
+        if header_len > size - 8:
+            raise CheckpointError(
+                f"{path} is corrupt: header length {header_len} exceeds the file size {size}"
+            )
+        try:
+            header = json.loads(f.read(header_len))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CheckpointError(f"{path} is corrupt: unreadable JSON header ({e})") from e
+        if not isinstance(header, dict):
+            raise CheckpointError(f"{path} is corrupt: the header is not a JSON object")
+        # Copy-on-write mapping: torch.frombuffer wants a writable buffer; the file never changes.
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) if size else b""
+    data_start = 8 + header_len
+    tensors: dict[str, torch.Tensor] = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        tensors[name] = _safetensors_entry(path, mapped, name, info, data_start, size)
+    return tensors
+
+
+def _safetensors_entry(
+    path: Path, mapped: Any, name: str, info: Any, data_start: int, size: int
+) -> torch.Tensor:
+    try:
+        dtype = _ST_DTYPES[info["dtype"]]
+        shape = [int(d) for d in info["shape"]]
+        begin, end = (int(x) for x in info["data_offsets"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(
+            f"{path} is corrupt: bad header entry for tensor {name!r}: {info!r}"
+        ) from e
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    numel = 1
+    for d in shape:
+        numel *= d
+    if min(shape, default=0) < 0 or end - begin != numel * itemsize or begin < 0:
+        raise CheckpointError(
+            f"{path} is corrupt: tensor {name!r} has shape {shape} ({info['dtype']}) "
+            f"but data_offsets {begin}..{end}"
+        )
+    if data_start + end > size:
+        raise CheckpointError(
+            f"{path} is truncated: tensor {name!r} ends at byte {data_start + end}, "
+            f"the file has {size}"
+        )
+    if numel == 0:
+        return torch.empty(shape, dtype=dtype)
+    offset = data_start + begin
+    if offset % itemsize:  # unaligned data (never written by safetensors itself): copy it
+        chunk = bytearray(mapped[offset : offset + numel * itemsize])
+        return torch.frombuffer(chunk, dtype=dtype).view(shape)
+    return torch.frombuffer(mapped, dtype=dtype, count=numel, offset=offset).view(shape)
+
+
+def _read_torch_bin(path: Path) -> dict[str, torch.Tensor]:
+    """A pytorch_model.bin state dict, unpickled with weights_only=True (never arbitrary code)."""
+    try:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as e:
+            if "mmap" not in str(e):  # legacy (non-zip) files cannot be memory-mapped
+                raise
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, bad zip, refused globals: all mean "unusable file"
+        raise CheckpointError(f"{path} cannot be read as a PyTorch state dict: {e}") from e
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise CheckpointError(f"{path} does not hold a dict of named tensors")
+    return state
+
+
+def resolve_checkpoint_dir(path_or_repo_id: str | os.PathLike[str], revision: str = "main") -> Path:
+    """The local directory with config.json and weights (a hub repo id is looked up in the cache).
+
+    >>> resolve_checkpoint_dir("/nonexistent/dir")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    FileNotFoundError: cannot find config.json for '/nonexistent/dir' ...
+    """
+    from toklm.hub import resolve_model_files
+
+    directory = resolve_model_files(
+        path_or_repo_id, ["config.json"], revision=revision, optional=OPTIONAL_FILES
+    )
+    if not any((directory / name).is_file() for name in WEIGHT_FILES):
+        raise FileNotFoundError(
+            f"{directory} has config.json but no weights: looked for {', '.join(WEIGHT_FILES)}"
+        )
+    index = next(
+        (directory / n for n in (SAFETENSORS_INDEX, TORCH_BIN_INDEX) if (directory / n).is_file()),
+        None,
+    )
+    if index is not None and not any((directory / n).is_file() for n in (SAFETENSORS, TORCH_BIN)):
+        shards = sorted(set(_index_weight_map(index).values()))
+        missing = [s for s in shards if not (directory / s).is_file()]
+        if missing:  # a hub repo: fetch the shards the index names (or say where they are missing)
+            directory = resolve_model_files(
+                path_or_repo_id, [index.name, *shards], revision=revision
+            )
+    return directory
+
+
+def weight_files(directory: Path) -> list[Path]:
+    """The weight files to read, in the preference order described in the module docstring."""
+    for single, index in ((SAFETENSORS, SAFETENSORS_INDEX), (TORCH_BIN, TORCH_BIN_INDEX)):
+        if (directory / single).is_file():
+            return [directory / single]
+        if (directory / index).is_file():
+            shards = sorted(set(_index_weight_map(directory / index).values()))
+            missing = [s for s in shards if not (directory / s).is_file()]
+            if missing:
+                raise CheckpointError(
+                    f"{directory / index} names shard(s) that are missing: {', '.join(missing)}"
+                )
+            return [directory / s for s in shards]
+    raise FileNotFoundError(f"{directory} has no weights: looked for {', '.join(WEIGHT_FILES)}")
+
+
+def _index_weight_map(index: Path) -> dict[str, str]:
+    weight_map = read_json(index).get("weight_map")
+    if not isinstance(weight_map, dict) or not all(
+        isinstance(v, str) and "/" not in v and v not in ("", ".", "..")
+        for v in weight_map.values()
+    ):
+        raise CheckpointError(f"{index} must hold a 'weight_map' from tensor names to shard files")
+    return weight_map
+
+
+def iter_checkpoint_tensors(files: list[Path]) -> Iterator[tuple[Path, str, torch.Tensor]]:
+    """(file, name, tensor) for every tensor in `files`."""
+    for path in files:
+        tensors = read_safetensors(path) if path.suffix == ".safetensors" else _read_torch_bin(path)
+        for name, tensor in tensors.items():
+            yield path, name, tensor
+
+
+@dataclass
+class GenerationDefaults:
+    """generate() defaults: transformers' global defaults, then config.json's special token ids,
+    then generation_config.json (the same precedence transformers uses)."""
+
+    max_length: int | None = None
+    max_new_tokens: int | None = None
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_k: int | None = 50
+    top_p: float = 1.0
+    min_p: float | None = None
+    repetition_penalty: float = 1.0
+    num_return_sequences: int = 1
+    bos_token_id: int | None = None
+    eos_token_id: list[int] = field(default_factory=list)
+    pad_token_id: int | None = None
+
+    @classmethod
+    def from_configs(
+        cls, config: dict[str, Any], generation: dict[str, Any] | None
+    ) -> GenerationDefaults:
+        out = cls()
+        for source in (config, generation or {}):
+            for key in ("bos_token_id", "pad_token_id", "eos_token_id"):
+                if source.get(key) is not None:
+                    setattr(out, key, source[key])
+        for key in (
+            "max_length",
+            "max_new_tokens",
+            "do_sample",
+            "temperature",
+            "top_k",
+            "top_p",
+            "min_p",
+            "repetition_penalty",
+            "num_return_sequences",
+        ):
+            if generation and generation.get(key) is not None:
+                setattr(out, key, generation[key])
+        eos = out.eos_token_id
+        out.eos_token_id = [eos] if isinstance(eos, int) else list(eos)
+        return out
