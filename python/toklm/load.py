@@ -21,6 +21,7 @@ import functools
 import hashlib
 import importlib.resources
 import os
+import sys
 import zlib
 from collections.abc import Iterator, Mapping
 
@@ -375,6 +376,46 @@ def load_tiktoken_bpe(tiktoken_bpe_file: str, expected_hash: str | None = None) 
     {b'hi': 0}
     """
     contents = read_file_cached(tiktoken_bpe_file, expected_hash)
+    # The fast pass only detects that something is wrong; the checked pass says what and where.
+    ranks = _parse_tiktoken_bpe_fast(contents)
+    if ranks is None:
+        ranks = _parse_tiktoken_bpe_checked(contents, tiktoken_bpe_file)
+    return ranks
+
+
+if sys.version_info >= (3, 11):
+
+    def _b64decode_strict(token_b64: bytes) -> bytes:
+        return binascii.a2b_base64(token_b64, strict_mode=True)
+
+else:  # pragma: no cover - Python 3.10
+
+    def _b64decode_strict(token_b64: bytes) -> bytes:
+        return base64.b64decode(token_b64, validate=True)
+
+
+def _parse_tiktoken_bpe_fast(contents: bytes) -> dict[bytes, int] | None:
+    """The ranks, or None if any line is malformed or any token or rank repeats."""
+    ranks: dict[bytes, int] = {}
+    n_entries = 0
+    try:
+        for line in contents.splitlines():
+            if not line:
+                continue
+            token_b64, rank_text = line.split()  # ValueError unless exactly 2 fields
+            token = _b64decode_strict(token_b64)  # binascii.Error is a ValueError
+            if not token or not rank_text.isdigit():  # bytes.isdigit: ASCII digits only
+                return None
+            ranks[token] = int(rank_text)
+            n_entries += 1
+    except ValueError:
+        return None
+    if len(ranks) != n_entries or len(set(ranks.values())) != n_entries:
+        return None
+    return ranks
+
+
+def _parse_tiktoken_bpe_checked(contents: bytes, tiktoken_bpe_file: str) -> dict[bytes, int]:
     ranks: dict[bytes, int] = {}
     token_of_rank: dict[int, bytes] = {}
     for line_no, line in enumerate(contents.splitlines(), start=1):
@@ -403,12 +444,12 @@ def _parse_tiktoken_line(line: bytes) -> tuple[bytes, int, str | None]:
         return b"", -1, f"expected 2 fields, found {len(fields)}"
     token_b64, rank_text = fields
     try:
-        token = base64.b64decode(token_b64, validate=True)
+        token = _b64decode_strict(token_b64)
     except binascii.Error:
         return b"", -1, "invalid base64 token"
     if not token:
         return b"", -1, "empty token"
-    if not (rank_text.isascii() and rank_text.isdigit()):
+    if not rank_text.isdigit():
         return b"", -1, f"rank {rank_text.decode(errors='replace')!r} is not a non-negative integer"
     return token, int(rank_text), None
 
