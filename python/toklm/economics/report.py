@@ -1,0 +1,241 @@
+"""`report`: tokens per language and tokenizer over a parallel corpus, and the token premium.
+
+A parallel corpus is a directory with one UTF-8 file per language (``<lang>.txt``), aligned line
+by line: line i is the same sentence in every file. Each line is encoded on its own, without its
+line break, as a sentence would be sent. The *token premium* of a language under a tokenizer is
+its total tokens divided by the reference language's (English) under the same tokenizer: how many
+times more tokens the same content costs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from toklm.economics.compare import resolve
+from toklm.economics.measure import measure, read_fields, tokenizer_label
+from toklm.economics.textio import InputError, Source
+
+__all__ = ["LANGUAGE_NAMES", "count_lines", "report", "summarize"]
+
+LANGUAGE_NAMES = {
+    "am": "Amharic", "ar": "Arabic", "bn": "Bengali", "de": "German", "el": "Greek",
+    "en": "English", "es": "Spanish", "fa": "Persian", "fr": "French", "he": "Hebrew",
+    "hi": "Hindi", "id": "Indonesian", "it": "Italian", "ja": "Japanese", "km": "Khmer",
+    "ko": "Korean", "my": "Burmese", "nl": "Dutch", "pl": "Polish", "pt": "Portuguese",
+    "ru": "Russian", "sw": "Swahili", "ta": "Tamil", "th": "Thai", "tr": "Turkish",
+    "uk": "Ukrainian", "vi": "Vietnamese", "yue": "Cantonese", "zh": "Chinese (Simplified)",
+    "zh-Hant": "Chinese (Traditional)", "code": "Python code",
+}  # fmt: skip
+
+# Quantiles of tokens per line kept in each record (for box plots and the tables).
+LINE_QUANTILES = (5, 25, 50, 75, 95)
+
+
+def count_lines(path: str) -> int:
+    """Lines in a file: line breaks, plus one for a last line without a break.
+
+    >>> import tempfile; f = tempfile.NamedTemporaryFile("wb", delete=False); _ = f.write(b"a\\nb")
+    >>> f.close(); count_lines(f.name)
+    2
+    """
+    lines, last = 0, b"\n"
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                lines += block.count(b"\n")
+                last = block[-1:]
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    return lines + (last != b"\n")
+
+
+def _corpus_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], bool]:
+    """The files to report on, and whether they came from one directory (a parallel corpus)."""
+    if len(paths) == 1 and Path(paths[0]).is_dir():
+        directory = Path(paths[0])
+        files = sorted(p for p in directory.iterdir() if p.suffix == ".txt" and p.is_file())
+        if not files:
+            raise InputError(f"{directory}: no <language>.txt files in this directory")
+        return files, True
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            raise InputError(f"{p}: is a directory; give one corpus directory, or files")
+        if not p.exists():
+            raise InputError(f"{p}: no such file")
+        files.append(p)
+    if not files:
+        raise InputError("no corpus given: pass a directory of <language>.txt files, or files")
+    return files, False
+
+
+def _check_aligned(files: list[Path]) -> int:
+    counts = {f: count_lines(str(f)) for f in files}
+    first = files[0]
+    for f, n in counts.items():
+        if n != counts[first]:
+            raise InputError(
+                f"parallel files differ in length: {f} has {n:,} lines, {first} has "
+                f"{counts[first]:,}; a parallel corpus must be aligned line by line "
+                "(pass --no-parallel to report the files independently)"
+            )
+    return counts[first]
+
+
+def _quantile(hist: Counter[int], q: float) -> int:
+    """The q-th percentile (nearest rank) of the values counted in `hist`."""
+    total = sum(hist.values())
+    if not total:
+        return 0
+    rank = max(1, -(-total * q // 100))  # ceil(total * q / 100)
+    seen = 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= rank:
+            return value
+    return max(hist)
+
+
+def report(
+    paths: Sequence[str | os.PathLike[str]],
+    tokenizers: Sequence[Any] | None = None,
+    *,
+    parallel: bool | None = None,
+    reference: str | None = "en",
+    errors: str = "strict",
+    quiet: bool = True,
+) -> list[dict[str, Any]]:
+    """One record per (language file, tokenizer), in file order then tokenizer order.
+
+    parallel=None: a directory is a parallel corpus, files given one by one are not. In a
+    parallel corpus the `premium` is tokens / tokens of the `reference` language (None when
+    the corpus is not parallel or has no reference file).
+
+    >>> import pathlib; corpus = pathlib.Path("../shared/corpora/parallel/udhr")
+    >>> rows = report([corpus], ["o200k_base"]) if corpus.is_dir() else [{"premium": 1.0}] * 14
+    >>> [r["premium"] for r in rows if r.get("language") in ("en", None)][0]
+    1.0
+    """
+    toks = resolve(tokenizers)
+    files, from_directory = _corpus_files(paths)
+    parallel = from_directory if parallel is None else parallel
+    if parallel:
+        _check_aligned(files)
+        stems = [f.stem for f in files]
+        if reference and reference not in stems:
+            raise InputError(
+                f"no reference file {reference}.txt among {', '.join(stems)}: name the "
+                "reference language with --reference LANG, or pass --no-reference"
+            )
+    sources = [Source.from_path(f) for f in files]
+    results = measure(sources, toks, per_line=True, fragments=True, errors=errors, quiet=quiet)
+    records = []
+    for f, result in zip(files, results, strict=True):
+        for tok, tally in zip(toks, result.tallies, strict=True):
+            tokens, lines = tally.tokens, result.lines
+            content_bytes = result.read.bytes - result.read.newlines  # line breaks not encoded
+            content_chars = result.read.chars - result.read.newlines
+            rec: dict[str, Any] = {
+                "language": f.stem,
+                "language_name": LANGUAGE_NAMES.get(f.stem, f.stem),
+                "file": str(f),
+                "tokenizer": tokenizer_label(tok),
+                "lines": lines,
+                "chars": content_chars,
+                "bytes": content_bytes,
+                "tokens": tokens,
+                "tokens_per_line": tokens / lines if lines else None,
+                "bytes_per_token": content_bytes / tokens if tokens else None,
+                "chars_per_token": content_chars / tokens if tokens else None,
+                "tokens_per_char": tokens / content_chars if content_chars else None,
+                "premium": None,
+                "reference": None,
+                "byte_fragments": tally.fragments,
+                "byte_fragment_share": (tally.fragments or 0) / tokens if tokens else 0.0,
+                **read_fields(result.read),
+            }
+            for q in LINE_QUANTILES:
+                rec[f"tokens_per_line_p{q}"] = _quantile(tally.line_tokens, q)
+            rec["tokens_per_line_max"] = max(tally.line_tokens, default=0)
+            records.append(rec)
+    if parallel and reference:
+        base = {r["tokenizer"]: r["tokens"] for r in records if r["language"] == reference}
+        for r in records:
+            if base.get(r["tokenizer"]):
+                r["premium"] = r["tokens"] / base[r["tokenizer"]]
+                r["reference"] = reference
+    return records
+
+
+def _fmt_premium(x: float) -> str:
+    return f"{x:.2f}x"
+
+
+def summarize(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The finding in sentences with numbers: which languages pay the most tokens for the same
+    content under each tokenizer, and how the premium changed from the first tokenizer to the
+    last (e.g. gpt2 -> o200k_base)."""
+    tokenizers = list(dict.fromkeys(r["tokenizer"] for r in records))
+    by = {(r["language"], r["tokenizer"]): r for r in records}
+    languages = list(dict.fromkeys(r["language"] for r in records))
+    name = {r["language"]: r["language_name"] for r in records}
+    lines: list[str] = []
+    reference = next((r["reference"] for r in records if r["reference"]), None)
+    if reference is None:
+        for tok in tokenizers:
+            rows = sorted(
+                (by[lang, tok] for lang in languages), key=lambda r: -(r["tokens_per_char"] or 0)
+            )
+            lines.append(
+                f"{tok}: "
+                + ", ".join(
+                    f"{name[r['language']]} {r['tokens_per_char']:.2f} tokens/char, "
+                    f"{r['byte_fragment_share']:.0%} byte fragments"
+                    for r in rows
+                    if r["tokens_per_char"] is not None
+                )
+            )
+        lines.append("No token premium: the files are not a parallel corpus with a reference.")
+        return lines
+    ref_name = name.get(reference, reference)
+    lines.append(
+        f"Token premium = tokens for the same lines / {ref_name} tokens, same tokenizer "
+        f"({len(languages)} languages)."
+    )
+    for tok in tokenizers:
+        rows = sorted(
+            (by[lang, tok] for lang in languages if lang != reference),
+            key=lambda r: -r["premium"],
+        )
+        top = ", ".join(f"{name[r['language']]} {_fmt_premium(r['premium'])}" for r in rows[:3])
+        low = ", ".join(f"{name[r['language']]} {_fmt_premium(r['premium'])}" for r in rows[-3:])
+        lines.append(f"{tok}: highest premium {top}; lowest {low}.")
+    if len(tokenizers) >= 2:
+        old, new = tokenizers[0], tokenizers[-1]
+
+        def change(lang: str) -> str:
+            a, b = by[lang, old], by[lang, new]
+            drop = 1 - b["tokens"] / a["tokens"] if a["tokens"] else 0.0
+            return (
+                f"{name[lang]}: {_fmt_premium(a['premium'])} {ref_name} tokens under {old} -> "
+                f"{_fmt_premium(b['premium'])} under {new} ({a['tokens']:,} -> {b['tokens']:,} "
+                f"tokens, {drop:.0%} fewer; byte fragments {a['byte_fragment_share']:.0%} -> "
+                f"{b['byte_fragment_share']:.0%})"
+            )
+
+        others = [lang for lang in languages if lang != reference]
+        cut = sorted(others, key=lambda lang: by[lang, new]["premium"] - by[lang, old]["premium"])
+        if "ko" in others:
+            lines.append("Finding: " + change("ko") + ".")
+        lines.append(f"Largest premium cuts from {old} to {new}:")
+        lines += [f"  {change(lang)}" for lang in cut[:3]]
+        ref_a, ref_b = by[reference, old]["tokens"], by[reference, new]["tokens"]
+        lines.append(
+            f"{ref_name} itself: {ref_a:,} tokens under {old}, {ref_b:,} under {new} "
+            f"({1 - ref_b / ref_a:.0%} fewer)."
+        )
+    return lines
