@@ -173,3 +173,15 @@ def test_progress_bar_only_on_a_terminal() -> None:
     shown = stderr_on_tty("count", "-e", "gpt2", "-i", corpus)
     assert b"toklm [" in shown and b"MB" in shown and shown.endswith(b"\r\x1b[K")
     assert stderr_on_tty("count", "--quiet", "-e", "gpt2", "-i", corpus) == b""
+
+
+def test_compare_colours_tokens_in_a_terminal() -> None:
+    proc = run("compare", "-e", "o200k_base", KOREAN, env={"FORCE_COLOR": "1", "TERM": "xterm"})
+    line = next(x for x in proc.stdout.splitlines() if "tokens:" in x)
+    styled = re.findall(r"\x1b\[([\d;]+)m([^\x1b]+)\x1b\[0m", line)
+    assert [text for _, text in styled] == [
+        "안", "녕하세요", ",", " 우리는", " G", "market", "입니다", ".", "<20 f0 9f 8e>", "<89>",
+    ]  # fmt: skip
+    styles = [style for style, _ in styled]
+    assert styles[0] != styles[1]  # neighbouring tokens differ in colour
+    assert styles[8] == styles[9] and styles[8] not in styles[:8]  # fragments: their own style

@@ -107,9 +107,8 @@ def _compare(args: argparse.Namespace) -> int:
             out.print(f"[bold]{r['input']} · {r['tokenizer']}[/bold] · {r['tokens']} tokens")
             out.print("  ids:    " + " ".join(map(str, r["ids"])), soft_wrap=True)
             if out.is_terminal:
-                out.print(
-                    "  tokens: ", token_text(r["pieces"], r["piece_is_fragment"]), soft_wrap=True
-                )
+                line = token_text(r["pieces"], r["piece_is_fragment"], prefix="  tokens: ")
+                out.print(line, soft_wrap=True)
             else:
                 line = plain_tokens(r["pieces"], r["piece_is_fragment"])
                 out.print("  tokens: " + line, soft_wrap=True, markup=False)

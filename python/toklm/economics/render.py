@@ -72,14 +72,14 @@ def print_table(
     out.print(table)
 
 
-def token_text(pieces: Sequence[str], fragments: Sequence[bool]) -> Any:
+def token_text(pieces: Sequence[str], fragments: Sequence[bool], prefix: str = "") -> Any:
     """A rich Text of tokens in alternating colours, fragments as hex bytes in their own colour.
 
     Line breaks and tabs inside tokens are shown as ↵ and → so each token stays visible.
     """
     from rich.text import Text
 
-    text = Text()
+    text = Text(prefix)
     for i, (piece, frag) in enumerate(zip(pieces, fragments, strict=True)):
         if frag:
             text.append(piece, style=_FRAGMENT_STYLE)
