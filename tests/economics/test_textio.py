@@ -6,7 +6,7 @@ import pytest
 import toklm
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from toklm.economics.measure import measure
+from toklm.economics.measure import measure, splits_exactly
 from toklm.economics.textio import DecodeReport, InputError, Source, find_token_boundary, iter_text
 
 ENCODINGS = [toklm.get_encoding(n) for n in ("gpt2", "cl100k_base", "o200k_base")]
@@ -85,3 +85,23 @@ def test_binary_and_utf16_are_refused() -> None:
 def test_lone_surrogates_in_python_text_are_invalid_utf8() -> None:
     with pytest.raises(InputError, match="invalid UTF-8"):
         list(iter_text(Source.from_text("a\ud800b")))
+
+
+def test_a_tokenizer_that_cannot_be_cut_is_read_whole() -> None:
+    """An encoding whose pieces take the whitespace before a word ("\\nworld"), with a merge
+    across it: cutting after "\\n" would change its tokens, so its files are not cut."""
+    gpt2 = toklm.get_encoding("gpt2")
+    joined = toklm.Encoding(
+        "ws-joined",
+        pat_str=r"\s*\S+|\s+",
+        mergeable_ranks={**gpt2._mergeable_ranks, b"\nworld": gpt2.n_vocab},
+        special_tokens={},
+    )
+    assert splits_exactly(gpt2) and not splits_exactly(joined)
+    text = "Hello\nworld\n" * 2000
+    assert joined.count_batch([text])[0] != sum(joined.count_batch(text.splitlines(True)))
+    result = measure([Source.from_text(text)], [joined, gpt2], block_bytes=64)[0]
+    assert [t.tokens for t in result.tallies] == [
+        joined.count_batch([text])[0],
+        gpt2.count_batch([text])[0],
+    ]

@@ -1,7 +1,7 @@
 """Counting tokens of whole files with several tokenizers at once, streamed in bounded memory.
 
 Every source is read once; each batch of text pieces goes to every tokenizer in one native batch
-call (`count_batch`, or `encode_ordinary_batch` when the ids are needed), which runs on every core.
+call (`count_batch`, or `encode_ordinary_batch` when the ids are needed) on every core.
 Special-token strings count as ordinary text, as an API bills them in user content.
 """
 
@@ -94,6 +94,43 @@ def fragment_table(tok: Any) -> Any:
     return table
 
 
+def count_batch(tok: Any, texts: list[str]) -> list[int]:
+    """Token counts of `texts` (specials as text) in one native call: `count_batch` where the
+    tokenizer has it, else the lengths of `encode_ordinary_batch`."""
+    counter = getattr(tok, "count_batch", None)
+    if counter is not None:
+        return list(counter(texts))
+    return [len(ids) for ids in tok.encode_ordinary_batch(texts)]
+
+
+# Texts cut where `find_token_boundary` cuts: (left, right).
+_CUT_PROBES = [("Hello\n", "world"), ("Hello", " world"), ("안녕\n", "하세요"), ("x.\n", "Y_1")]
+
+
+def splits_exactly(tok: Any) -> bool:
+    """Whether cutting a text at `find_token_boundary` keeps `tok`'s token count exact.
+
+    True for the OpenAI encodings (their patterns are what the cut rules are made for). Any other
+    tokenizer is probed on a few cut texts: one that adds a prefix space or a BOS token per call
+    fails the probe, and its files are then read whole instead of in blocks.
+    """
+    import toklm
+
+    if isinstance(tok, toklm.Encoding):
+        try:
+            known = toklm.get_encoding(tok.name)
+        except ValueError:
+            known = None
+        if known is not None and known._pat_str == tok._pat_str:
+            return True
+    texts = (
+        [a + b for a, b in _CUT_PROBES] + [a for a, _ in _CUT_PROBES] + [b for _, b in _CUT_PROBES]
+    )
+    counts = count_batch(tok, texts)
+    n = len(_CUT_PROBES)
+    return all(counts[i] == counts[n + i] + counts[2 * n + i] for i in range(n))
+
+
 def _count_fragments(table: Any, id_lists: Sequence[Sequence[int]]) -> int:
     import numpy as np
 
@@ -123,8 +160,9 @@ def measure(
     """Tokenize every source with every tokenizer; return one `SourceResult` per source.
 
     per_line=False: each source is one text, counted exactly as a whole (cut at token
-    boundaries). per_line=True: each line is encoded on its own, without its line break (a
-    sentence of a parallel corpus), and the distribution of tokens per line is kept.
+    boundaries; read whole when a tokenizer cannot be cut, see `splits_exactly`).
+    per_line=True: each line is encoded on its own, without its line break (a sentence of a
+    parallel corpus), and the distribution of tokens per line is kept.
     fragments=True also counts byte-fragment tokens (needs the ids, so it is slower).
 
     >>> import toklm
@@ -133,6 +171,7 @@ def measure(
     (2, 11)
     """
     tables = [fragment_table(tok) for tok in tokenizers] if fragments else []
+    cuttable = per_line or all(splits_exactly(tok) for tok in tokenizers)
     sizes = [s.size() for s in sources]
     total = None if any(n is None for n in sizes) else sum(n for n in sizes if n is not None)
     results: list[SourceResult] = []
@@ -144,7 +183,7 @@ def measure(
                     tally.fragments = 0
             pieces = iter_text(
                 source,
-                boundary="line" if per_line else "token",
+                boundary="line" if per_line else "token" if cuttable else "none",
                 errors=errors,
                 block_bytes=block_bytes,
                 report=result.read,
@@ -178,7 +217,7 @@ def _add_batch(
             tally.fragments = (tally.fragments or 0) + _count_fragments(tables[j], id_lists)
             del id_lists
         else:
-            counts = tok.count_batch(texts)
+            counts = count_batch(tok, texts)
         tally.tokens += sum(counts)
         if per_line:
             tally.line_tokens.update(counts)

@@ -6,7 +6,8 @@ UTF-8), decoded, and cut at a *boundary* so that the pieces can be tokenized one
 * ``"line"``: after a line break; every piece holds whole lines.
 * ``"token"``: where every tiktoken pattern (gpt2/r50k/p50k, cl100k, o200k) and byte-level BPE
   pre-tokenizer is certain to start a new piece whatever follows, so that tokenizing the pieces
-  separately gives exactly the tokens of the whole text (see `find_token_boundary`).
+  separately gives exactly the tokens of the whole text (see `find_token_boundary`);
+* ``"none"``: never; the whole text comes as one piece (for tokenizers that cannot be cut).
 
 Errors are `InputError`s (a `ValueError`) naming the source, byte offset, line and column.
 """
@@ -270,8 +271,8 @@ def iter_text(
     >>> list(iter_text(Source.from_text("a\\nb\\n"), boundary="line"))
     ['a\\nb\\n']
     """
-    if boundary not in ("token", "line"):
-        raise ValueError(f"boundary must be 'token' or 'line', not {boundary!r}")
+    if boundary not in ("token", "line", "none"):
+        raise ValueError(f"boundary must be 'token', 'line' or 'none', not {boundary!r}")
     if errors not in ("strict", "replace"):
         raise ValueError(f"errors must be 'strict' or 'replace', not {errors!r}")
     report = report if report is not None else DecodeReport()
@@ -296,6 +297,8 @@ def iter_text(
         text = _decode_block(block, source.label, errors, loc, report)
         report.newlines += loc.advance(block)
         pending += text
+        if boundary == "none":
+            continue
         if boundary == "line":
             cut = pending.rfind("\n", scanned) + 1
         else:
