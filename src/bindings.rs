@@ -328,5 +328,247 @@ impl PyCoreBpe {
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCoreBpe>()?;
+    m.add_class::<PyHfBpe>()?;
     Ok(())
+}
+
+// ---- Hugging Face BPE (hf_bpe.rs) ----
+
+use crate::hf_bpe::{
+    byte_to_char_offsets, AddedMatcher, AddedToken, Alphabet, BpeOptions, Encoded, HfBpe,
+    HfPipeline, PreStep, Scratch, TokenTable,
+};
+
+/// The native half of `toklm.hf.Tokenizer`: added tokens, pre-tokenizers and the BPE model of a
+/// `tokenizer.json` (normalization, post-processing and the API live in Python).
+#[pyclass(frozen, module = "toklm._core", name = "HfBpe")]
+pub struct PyHfBpe {
+    pipeline: HfPipeline,
+    table: TokenTable,
+}
+
+/// Token ids with their (start, end) character offsets.
+type IdsOffsets = (Vec<u32>, Vec<(u32, u32)>);
+
+fn hf_ids_offsets<'py>(
+    py: Python<'py>,
+    text: &str,
+    mut enc: Encoded,
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+    byte_to_char_offsets(text, &mut enc.offsets);
+    Ok((PyList::new(py, enc.ids)?, PyList::new(py, enc.offsets)?))
+}
+
+#[pymethods]
+impl PyHfBpe {
+    /// `added`: (id, content, single_word, lstrip, rstrip, normalized, special), with the content
+    /// of normalized tokens already normalized. `steps`: ("split", pattern, is_regex, behavior,
+    /// invert) or ("byte_level", "", use_regex, "", add_prefix_space).
+    #[new]
+    #[pyo3(signature = (vocab, merges, *, byte_level, ignore_merges, byte_fallback, unk_token,
+        fuse_unk, added, steps, decoder_byte_level))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        vocab: Vec<(String, u32)>,
+        merges: Vec<(String, String)>,
+        byte_level: bool,
+        ignore_merges: bool,
+        byte_fallback: bool,
+        unk_token: Option<String>,
+        fuse_unk: bool,
+        added: Vec<(u32, String, bool, bool, bool, bool, bool)>,
+        steps: Vec<(String, String, bool, String, bool)>,
+        decoder_byte_level: bool,
+    ) -> PyResult<Self> {
+        py.detach(|| {
+            let alphabet = if byte_level {
+                Alphabet::ByteLevel
+            } else {
+                Alphabet::Chars
+            };
+            let opts = BpeOptions {
+                alphabet,
+                ignore_merges,
+                byte_fallback,
+                unk_token,
+                fuse_unk,
+            };
+            let model = HfBpe::new(&vocab, &merges, opts)?;
+            let steps = steps
+                .iter()
+                .map(
+                    |(kind, pattern, flag, behavior, other)| match kind.as_str() {
+                        "split" => PreStep::split(pattern, *flag, behavior, *other),
+                        "byte_level" => Ok(PreStep::byte_level(*other, *flag)),
+                        _ => Err(format!("unknown pre-tokenizer step {kind:?}")),
+                    },
+                )
+                .collect::<Result<Vec<_>, String>>()?;
+            let (mut raw, mut normalized) = (Vec::new(), Vec::new());
+            for (id, content, single_word, lstrip, rstrip, norm, _) in &added {
+                let t = AddedToken {
+                    id: *id,
+                    content: content.clone(),
+                    single_word: *single_word,
+                    lstrip: *lstrip,
+                    rstrip: *rstrip,
+                };
+                if *norm {
+                    normalized.push(t)
+                } else {
+                    raw.push(t)
+                }
+            }
+            let entries = vocab.iter().map(|(s, id)| (s.as_str(), *id, false));
+            let added_entries = added.iter().map(|a| (a.1.as_str(), a.0, a.6));
+            let table = TokenTable::new(entries.chain(added_entries), decoder_byte_level);
+            let pipeline = HfPipeline {
+                model,
+                raw_added: AddedMatcher::new(raw),
+                normalized_added: AddedMatcher::new(normalized),
+                steps,
+            };
+            Ok::<_, String>(PyHfBpe { pipeline, table })
+        })
+        .map_err(value_error)
+    }
+
+    /// Token ids of `text`; `raw_stage=False` when raw added tokens were already cut out.
+    #[pyo3(signature = (text, raw_stage = true))]
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        raw_stage: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let enc = py
+            .detach(|| {
+                self.pipeline
+                    .encode(text, raw_stage, false, &mut Scratch::default())
+            })
+            .map_err(value_error)?;
+        PyList::new(py, enc.ids)
+    }
+
+    /// Token ids and their (start, end) character offsets in `text`.
+    #[pyo3(signature = (text, raw_stage = true))]
+    fn encode_with_offsets<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        raw_stage: bool,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let enc = py
+            .detach(|| {
+                self.pipeline
+                    .encode(text, raw_stage, true, &mut Scratch::default())
+            })
+            .map_err(value_error)?;
+        hf_ids_offsets(py, text, enc)
+    }
+
+    fn count(&self, py: Python<'_>, text: &str) -> PyResult<usize> {
+        py.detach(|| {
+            self.pipeline
+                .encode(text, true, false, &mut Scratch::default())
+        })
+        .map(|e| e.ids.len())
+        .map_err(value_error)
+    }
+
+    /// Token ids of many texts (all with `raw_stage`), on `num_threads` threads.
+    fn encode_batch<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<PyBackedStr>,
+        num_threads: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let encode = |s: &mut Scratch, t: &PyBackedStr| {
+            self.pipeline.encode(t, true, false, s).map(|e| e.ids)
+        };
+        let results = py.detach(|| {
+            if num_threads <= 1 || texts.len() <= 1 {
+                let mut scratch = Scratch::default();
+                texts
+                    .iter()
+                    .map(|t| encode(&mut scratch, t))
+                    .collect::<Result<Vec<_>, _>>()
+            } else {
+                texts
+                    .par_iter()
+                    .map_init(Scratch::default, encode)
+                    .collect()
+            }
+        });
+        PyList::new(py, results.map_err(value_error)?)
+    }
+
+    /// Token ids and character offsets of many texts, on `num_threads` threads.
+    fn encode_batch_with_offsets(
+        &self,
+        py: Python<'_>,
+        texts: Vec<PyBackedStr>,
+        num_threads: usize,
+    ) -> PyResult<Vec<IdsOffsets>> {
+        let encode = |s: &mut Scratch, t: &PyBackedStr| {
+            self.pipeline.encode(t, true, true, s).map(|mut e| {
+                byte_to_char_offsets(t, &mut e.offsets);
+                (e.ids, e.offsets)
+            })
+        };
+        py.detach(|| {
+            if num_threads <= 1 || texts.len() <= 1 {
+                let mut scratch = Scratch::default();
+                texts
+                    .iter()
+                    .map(|t| encode(&mut scratch, t))
+                    .collect::<Result<Vec<_>, _>>()
+            } else {
+                texts
+                    .par_iter()
+                    .map_init(Scratch::default, encode)
+                    .collect()
+            }
+        })
+        .map_err(value_error)
+    }
+
+    /// `text` cut at added tokens with `normalized: false`: (id or None, char start, char end).
+    fn split_raw(&self, text: &str) -> Vec<(Option<u32>, u32, u32)> {
+        let matches = self.pipeline.raw_added.find_matches(text);
+        let mut offsets: Vec<(u32, u32)> =
+            matches.iter().map(|m| (m.1 as u32, m.2 as u32)).collect();
+        byte_to_char_offsets(text, &mut offsets);
+        matches
+            .iter()
+            .zip(offsets)
+            .map(|(m, (s, e))| (m.0, s, e))
+            .collect()
+    }
+
+    /// The bytes `ids` decode to; ValueError naming the first id that has no token.
+    #[pyo3(signature = (ids, skip_special = false))]
+    fn decode_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<u32>,
+        skip_special: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        py.detach(|| self.table.decode_into(&ids, skip_special, &mut out))
+            .map_err(|id| {
+                PyValueError::new_err(format!("token id {id} is not in the vocabulary"))
+            })?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// The bytes of one token, or None when `id` has no token.
+    fn token_bytes<'py>(&self, py: Python<'py>, id: u32) -> Option<Bound<'py, PyBytes>> {
+        self.table.token_bytes(id).map(|b| PyBytes::new(py, b))
+    }
+
+    fn is_special(&self, id: u32) -> bool {
+        self.table.is_special(id)
+    }
 }

@@ -3,6 +3,7 @@
 //! Nothing in this crate except `bindings.rs` knows about Python.
 pub mod bpe;
 pub mod core;
+pub mod hf_bpe;
 pub mod pretok;
 pub mod unicode;
 pub mod vocab;

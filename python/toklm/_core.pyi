@@ -1,7 +1,7 @@
 # Type stub of the native module toklm._core (src/bindings.rs); checked by mypy.stubtest.
 from typing import final
 
-__all__ = ["CoreBPE"]
+__all__ = ["CoreBPE", "HfBpe"]
 
 @final
 class CoreBPE:
@@ -36,3 +36,35 @@ class CoreBPE:
     def decode_single_token_bytes(self, token: int) -> bytes: ...
     def decode_tokens_bytes(self, tokens: list[int]) -> list[bytes]: ...
     def token_byte_values(self) -> list[bytes]: ...
+
+# ---- Hugging Face BPE (src/hf_bpe.rs) ----
+
+@final
+class HfBpe:
+    def __init__(
+        self,
+        vocab: list[tuple[str, int]],
+        merges: list[tuple[str, str]],
+        *,
+        byte_level: bool,
+        ignore_merges: bool,
+        byte_fallback: bool,
+        unk_token: str | None,
+        fuse_unk: bool,
+        added: list[tuple[int, str, bool, bool, bool, bool, bool]],
+        steps: list[tuple[str, str, bool, str, bool]],
+        decoder_byte_level: bool,
+    ) -> None: ...
+    def encode(self, text: str, raw_stage: bool = True) -> list[int]: ...
+    def encode_with_offsets(
+        self, text: str, raw_stage: bool = True
+    ) -> tuple[list[int], list[tuple[int, int]]]: ...
+    def count(self, text: str) -> int: ...
+    def encode_batch(self, texts: list[str], num_threads: int) -> list[list[int]]: ...
+    def encode_batch_with_offsets(
+        self, texts: list[str], num_threads: int
+    ) -> list[tuple[list[int], list[tuple[int, int]]]]: ...
+    def split_raw(self, text: str) -> list[tuple[int | None, int, int]]: ...
+    def decode_bytes(self, ids: list[int], skip_special: bool = False) -> bytes: ...
+    def token_bytes(self, id: int) -> bytes | None: ...
+    def is_special(self, id: int) -> bool: ...

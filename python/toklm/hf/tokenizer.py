@@ -1,0 +1,780 @@
+"""`Tokenizer`: Hugging Face tokenizers on toklm's Rust core, with a transformers-shaped API.
+
+The native `HfBpe` runs added-token matching, pre-tokenization and BPE (releasing the GIL);
+this class adds normalization (only when the text is not already normalized), post-processing
+(templates, offset trimming), truncation, padding, tensors and decoding, following
+`tokenizers` 0.23 and transformers 5.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from toklm import _core
+from toklm.hf.spec import AddedToken, Template, TokenizerSpec
+
+VERY_LARGE_INTEGER = int(1e30)  # transformers' "no limit" model_max_length
+DEFAULT_THREADS = os.cpu_count() or 1
+SPECIAL_NAMES = ("bos_token", "eos_token", "unk_token", "pad_token")
+
+
+class UnknownTokenIdError(ValueError, KeyError):
+    """An id with no token: a ValueError and, as in toklm.Encoding, a KeyError."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class BatchEncoding(dict):  # type: ignore[type-arg]
+    """The dict `__call__` returns (`input_ids`, `attention_mask`, ...), readable as attributes.
+
+    >>> BatchEncoding({"input_ids": [1, 2]}).input_ids
+    [1, 2]
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def to(self, device: Any) -> BatchEncoding:
+        """Move torch tensors to `device` (other values unchanged)."""
+        return BatchEncoding({k: v.to(device) if hasattr(v, "to") else v for k, v in self.items()})
+
+
+class StreamDecoder:
+    """Incremental decoding: `step(id)` returns the text that token completes, holding back a
+    character split across tokens until its last byte arrives, so output never breaks one.
+
+    >>> s = StreamDecoder(lambda ids: bytes(ids), byte_level=True)
+    >>> [s.step(b) for b in "é!".encode()], s.flush()
+    (['', 'é', '!'], '')
+    """
+
+    def __init__(self, token_bytes: Any, *, byte_level: bool) -> None:
+        self._token_bytes = token_bytes
+        self._byte_level = byte_level
+        self._pending = b""
+        self._first = True
+
+    def step(self, token_id: int) -> str:
+        data = self._token_bytes([token_id])
+        if not self._byte_level:  # tokens joined by spaces (no decoder)
+            text = data.decode("utf-8", errors="replace")
+            if not data:
+                return ""
+            out, self._first = (text if self._first else " " + text), False
+            return out
+        buf = self._pending + data
+        cut = _complete_prefix(buf)
+        self._pending = buf[cut:]
+        return buf[:cut].decode("utf-8", errors="replace")
+
+    def flush(self) -> str:
+        """Whatever is held back (an incomplete character decodes to U+FFFD)."""
+        out, self._pending = self._pending.decode("utf-8", errors="replace"), b""
+        return out
+
+
+def _complete_prefix(buf: bytes) -> int:
+    """Length of `buf` minus a trailing sequence that could still become a valid character."""
+    n = len(buf)
+    for back in range(1, min(3, n) + 1):
+        b = buf[n - back]
+        if b < 0x80:
+            return n
+        if b >= 0xC0:  # a lead byte: incomplete if it wants more bytes than follow it
+            need = 2 if b < 0xE0 else 3 if b < 0xF0 else 4
+            if b >= 0xF5 or (0xC0 <= b < 0xC2) or need <= back:
+                return n
+            try:  # e.g. E0 80 is invalid at once and must not be held back
+                buf[n - back :].decode("utf-8")
+            except UnicodeDecodeError as e:
+                if e.reason != "unexpected end of data":
+                    return n
+            return n - back
+    return n
+
+
+class Tokenizer:
+    """A Hugging Face tokenizer (tokenizer.json, or GPT-2's vocab.json + merges.txt).
+
+    >>> tok = Tokenizer.from_pretrained("../shared/tokenizers/gpt2")  # doctest: +SKIP
+    >>> tok("Hello world")["input_ids"]  # doctest: +SKIP
+    [15496, 995]
+    """
+
+    model_input_names = ("input_ids", "attention_mask")
+    _profile = "auto"
+
+    def __init__(
+        self,
+        spec: TokenizerSpec,
+        *,
+        name: str = "",
+        bos_token: str | None = None,
+        eos_token: str | None = None,
+        unk_token: str | None = None,
+        pad_token: str | None = None,
+        add_bos_token: bool | None = None,
+        add_eos_token: bool | None = None,
+        model_max_length: int = VERY_LARGE_INTEGER,
+        padding_side: str = "right",
+        truncation_side: str = "right",
+        clean_up_tokenization_spaces: bool = False,
+    ) -> None:
+        self._spec = spec
+        self.name = self.name_or_path = name
+        self.model_max_length = model_max_length
+        self.padding_side = padding_side
+        self.truncation_side = truncation_side
+        self.clean_up_tokenization_spaces = clean_up_tokenization_spaces
+        self._special: dict[str, str | None] = {
+            "bos_token": bos_token,
+            "eos_token": eos_token,
+            "unk_token": unk_token,
+            "pad_token": pad_token,
+        }
+        self._add_bos, self._add_eos = add_bos_token, add_eos_token
+        self._warned_cleanup = False
+        self._id_to_token: dict[int, str] | None = None
+        # Named special tokens become special added tokens, as transformers adds them.
+        self._added = list(spec.added)
+        present = {t.content for t in self._added}
+        for token in self._special.values():
+            if token is not None and token not in present:
+                self._add_token(AddedToken(id=-1, content=token, special=True, normalized=False))
+                present.add(token)
+        self._build()
+
+    # ---- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_repo_id: str | os.PathLike[str], *, revision: str = "main", **kwargs: Any
+    ) -> Tokenizer:
+        """Load from a local directory or file, or a repo id in the Hugging Face hub cache.
+
+        >>> tok = Tokenizer.from_pretrained("../shared/tokenizers/gpt-neox-20b")  # doctest: +SKIP
+        >>> tok.encode("Hi")  # doctest: +SKIP
+        [12764]
+        """
+        from toklm.hf.load import load_tokenizer
+
+        return load_tokenizer(
+            cls, path_or_repo_id, revision=revision, profile=cls._profile, **kwargs
+        )
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> Tokenizer:
+        """Load a `tokenizer.json` file as the `tokenizers` library would, with no config files."""
+        from pathlib import Path
+
+        from toklm.hf.spec import spec_from_tokenizer_json
+
+        return cls(spec_from_tokenizer_json(Path(path)), name=str(path), **kwargs)
+
+    def _add_token(self, token: AddedToken) -> None:
+        """Append an added token; its id is its vocab id if it has one, else the next free id."""
+        if token.id < 0:
+            known = self._spec.vocab.get(token.content)
+            if known is None:
+                known = next((t.id for t in self._added if t.content == token.content), None)
+            if known is None:
+                ids = [len(self._spec.vocab) - 1] + [t.id for t in self._added]
+                known = max(ids) + 1
+            token = replace(token, id=known)
+        self._added.append(token)
+
+    def _build(self) -> None:
+        spec = self._spec
+        norm = spec.normalizer
+        # tokenizers matches special tokens first, then the other added tokens, in file order.
+        ordered = [t for t in self._added if t.special] + [t for t in self._added if not t.special]
+        added = [
+            (
+                t.id,
+                norm.normalize(t.content) if (t.normalized and norm) else t.content,
+                t.single_word,
+                t.lstrip,
+                t.rstrip,
+                t.normalized,
+                t.special,
+            )
+            for t in ordered
+            if t.content
+        ]
+        self._core = _core.HfBpe(
+            list(spec.vocab.items()),
+            spec.merges,
+            byte_level=spec.byte_level,
+            ignore_merges=spec.ignore_merges,
+            byte_fallback=spec.byte_fallback,
+            unk_token=spec.unk_token,
+            fuse_unk=spec.fuse_unk,
+            added=added,
+            steps=spec.pre_steps,
+            decoder_byte_level=spec.decoder_byte_level,
+        )
+        self._special_contents = {t.content for t in self._added if t.special}
+        self._added_by_content = {t.content: t.id for t in self._added}
+        post = spec.post
+        if self._add_bos is not None or self._add_eos is not None or post is None:
+            post = [("template", self._bos_eos_template())]
+        self._post = post
+        self._id_to_token = None
+
+    def _bos_eos_template(self) -> Template:
+        """transformers' `update_post_processor`: [bos] $A [eos] as asked by add_bos/eos_token."""
+        items: list[tuple[str, int, bool]] = []
+        specials: dict[str, tuple[int, ...]] = {}
+        for name, flag in (("bos_token", self._add_bos), ("eos_token", self._add_eos)):
+            token = self._special[name]
+            if flag and token is not None:
+                specials[token] = (self._token_id(token),)
+        bos, eos = self._special["bos_token"], self._special["eos_token"]
+        if self._add_bos and bos is not None:
+            items.append((bos, 0, False))
+        items.append(("A", 0, True))
+        if self._add_eos and eos is not None:
+            items.append((eos, 0, False))
+        return Template(tuple(items), specials)
+
+    # ---- vocabulary ------------------------------------------------------------------------
+
+    def _token_id(self, token: str) -> int:
+        tid = self._added_by_content.get(token, self._spec.vocab.get(token))
+        if tid is None:
+            raise ValueError(f"token {token!r} is not in the vocabulary of {self.name!r}")
+        return tid
+
+    def _tokens(self) -> dict[int, str]:
+        if self._id_to_token is None:
+            table = {i: s for s, i in self._spec.vocab.items()}
+            table.update((t.id, t.content) for t in self._added)
+            self._id_to_token = table
+        return self._id_to_token
+
+    @property
+    def vocab_size(self) -> int:
+        """Size of the model's vocabulary, without added tokens (as transformers)."""
+        return len(self._spec.vocab)
+
+    def __len__(self) -> int:
+        return len(self._spec.vocab.keys() | self._added_by_content.keys())
+
+    @property
+    def n_vocab(self) -> int:
+        """One past the largest token id (as `toklm.Encoding.n_vocab`)."""
+        return max(max(self._spec.vocab.values(), default=-1), *(t.id for t in self._added)) + 1
+
+    def get_vocab(self) -> dict[str, int]:
+        return {**self._spec.vocab, **self._added_by_content}
+
+    def convert_tokens_to_ids(self, tokens: str | Iterable[str]) -> Any:
+        """Ids of tokens (byte-level strings); unknown ones give `unk_token_id` (None if none)."""
+        if isinstance(tokens, str):
+            return self._added_by_content.get(
+                tokens, self._spec.vocab.get(tokens, self.unk_token_id)
+            )
+        return [self.convert_tokens_to_ids(t) for t in tokens]
+
+    def convert_ids_to_tokens(self, ids: Any, skip_special_tokens: bool = False) -> Any:
+        """Token strings of ids (None for an id with no token, as transformers).
+
+        >>> tok.convert_ids_to_tokens([15496, 995])  # doctest: +SKIP
+        ['Hello', 'Ġworld']
+        """
+        table = self._tokens()
+        ids = _to_list(ids)
+        if isinstance(ids, int):
+            return table.get(ids)
+        skip = set(self.all_special_ids) if skip_special_tokens else set()
+        return [table.get(int(i)) for i in ids if int(i) not in skip]
+
+    # ---- special tokens --------------------------------------------------------------------
+
+    def _special_id(self, name: str) -> int | None:
+        token = self._special[name]
+        return None if token is None else self.convert_tokens_to_ids(token)
+
+    bos_token = property(
+        lambda self: self._special["bos_token"], lambda s, v: s._set_special("bos_token", v)
+    )
+    eos_token = property(
+        lambda self: self._special["eos_token"], lambda s, v: s._set_special("eos_token", v)
+    )
+    unk_token = property(
+        lambda self: self._special["unk_token"], lambda s, v: s._set_special("unk_token", v)
+    )
+    pad_token = property(
+        lambda self: self._special["pad_token"], lambda s, v: s._set_special("pad_token", v)
+    )
+    bos_token_id = property(lambda self: self._special_id("bos_token"))
+    eos_token_id = property(lambda self: self._special_id("eos_token"))
+    unk_token_id = property(lambda self: self._special_id("unk_token"))
+    pad_token_id = property(lambda self: self._special_id("pad_token"))
+
+    def _set_special(self, name: str, token: str | None) -> None:
+        self._special[name] = token
+        if token is not None and token not in self._added_by_content:
+            self._add_token(AddedToken(id=-1, content=token, special=True, normalized=False))
+        self._build()
+
+    @property
+    def special_tokens_map(self) -> dict[str, str]:
+        return {k: v for k, v in self._special.items() if v is not None}
+
+    @property
+    def all_special_tokens(self) -> list[str]:
+        return list(dict.fromkeys(self.special_tokens_map.values()))
+
+    @property
+    def all_special_ids(self) -> list[int]:
+        return [self.convert_tokens_to_ids(t) for t in self.all_special_tokens]
+
+    def add_special_tokens(self, tokens: dict[str, str]) -> int:
+        """Set named special tokens ({'pad_token': '<pad>'}); returns how many were new."""
+        before = len(self)
+        for name, token in tokens.items():
+            if name not in SPECIAL_NAMES:
+                raise ValueError(f"unknown special token name {name!r} (known: {SPECIAL_NAMES})")
+            self._set_special(name, token)
+        return len(self) - before
+
+    def add_tokens(self, tokens: Sequence[str], special_tokens: bool = False) -> int:
+        """Add tokens matched in text before BPE; returns how many were new."""
+        before = len(self)
+        for t in tokens:
+            if t and t not in self._added_by_content:
+                self._add_token(
+                    AddedToken(
+                        id=-1, content=t, special=special_tokens, normalized=not special_tokens
+                    )
+                )
+        self._build()
+        return len(self) - before
+
+    # ---- encoding ----------------------------------------------------------------------------
+
+    def _encode_raw(self, text: str, offsets: bool) -> tuple[list[int], list[Any] | None]:
+        """Ids (and character offsets) of `text` before post-processing."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        norm = self._spec.normalizer
+        if norm is None or norm.is_normalized(text):
+            if offsets:
+                return self._core.encode_with_offsets(text)
+            return self._core.encode(text), None
+        ids: list[int] = []
+        offs: list[Any] = []
+        for tid, s, e in self._core.split_raw(text):
+            if tid is not None:
+                ids.append(tid)
+                offs.append((s, e))
+                continue
+            if not offsets:
+                ids += self._core.encode(norm.normalize(text[s:e]), raw_stage=False)
+                continue
+            normed, align = norm.normalize_aligned(text[s:e])
+            pids, poffs = self._core.encode_with_offsets(normed, raw_stage=False)
+            ids += pids
+            offs += [(s + align[a], s + align[b - 1] + 1) for a, b in poffs]
+        return ids, (offs if offsets else None)
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Token ids with no special tokens added (added tokens in the text are still matched).
+
+        >>> tok.encode_ordinary("Hello world")  # doctest: +SKIP
+        [15496, 995]
+        """
+        return self._encode_raw(text, False)[0]
+
+    def encode_ordinary_batch(
+        self, texts: Sequence[str], *, num_threads: int = DEFAULT_THREADS
+    ) -> list[list[int]]:
+        """`encode_ordinary` of many texts, on `num_threads` cores in one native call."""
+        return self._encode_raw_batch(list(texts), False, num_threads)[0]
+
+    def count(self, text: str) -> int:
+        """Number of tokens `encode_ordinary(text)` gives, without building the list."""
+        norm = self._spec.normalizer
+        if isinstance(text, str) and (norm is None or norm.is_normalized(text)):
+            return self._core.count(text)
+        return len(self.encode_ordinary(text))
+
+    def _encode_raw_batch(
+        self, texts: list[str], offsets: bool, num_threads: int
+    ) -> tuple[list[list[int]], list[Any] | None]:
+        norm = self._spec.normalizer
+        for t in texts:
+            if not isinstance(t, str):
+                raise TypeError(f"texts must be str, got {type(t).__name__}")
+        fast = [norm is None or norm.is_normalized(t) for t in texts]
+        if all(fast):
+            if offsets:
+                pairs = self._core.encode_batch_with_offsets(texts, num_threads)
+                return [p[0] for p in pairs], [p[1] for p in pairs]
+            return self._core.encode_batch(texts, num_threads), None
+        results = [self._encode_raw(t, offsets) for t in texts]
+        return [r[0] for r in results], ([r[1] for r in results] if offsets else None)
+
+    def _post_process(
+        self,
+        ids: list[int],
+        offs: list[Any] | None,
+        add_special_tokens: bool,
+        max_length: int | None,
+    ) -> dict[str, list[Any]]:
+        """Truncate, then run the post-processors (tokenizers' `post_process` order)."""
+        special = [0] * len(ids)
+        templates = [p for p in self._post if p[0] == "template"]
+        if max_length is not None:
+            n_added = sum(p[1].added_count() for p in templates) if add_special_tokens else 0
+            keep = max_length - n_added
+            if keep < 0:
+                raise ValueError(
+                    f"max_length {max_length} leaves no room for the {n_added} special tokens "
+                    f"{self.name!r} adds"
+                )
+            if len(ids) > keep:
+                sl = (
+                    slice(0, keep)
+                    if self.truncation_side == "right"
+                    else slice(len(ids) - keep, None)
+                )
+                ids, special = ids[sl], special[sl]
+                offs = offs[sl] if offs is not None else None
+        for proc in self._post:
+            if proc[0] == "byte_level" and proc[1] and offs is not None:
+                offs = self._trim_offsets(ids, offs, proc[2])
+            elif proc[0] == "template" and add_special_tokens:
+                ids, offs, special = _apply_template(proc[1], ids, offs, special)
+        out: dict[str, list[Any]] = {"input_ids": ids, "special_tokens_mask": special}
+        if offs is not None:
+            out["offset_mapping"] = offs
+        return out
+
+    def _trim_offsets(self, ids: list[int], offs: list[Any], add_prefix_space: bool) -> list[Any]:
+        """tokenizers' ByteLevel `process_offsets`: drop leading/trailing spaces from offsets."""
+        table = self._tokens()
+        out = []
+        for i, (tid, (start, end)) in enumerate(zip(ids, offs, strict=True)):
+            token = table.get(tid, "")
+            lead = len(token) - len(token.lstrip(_SPACES))
+            trail = len(token) - len(token.rstrip(_SPACES))
+            if lead and (i == 0 or start == 0) and add_prefix_space and lead == 1:
+                lead = 0
+            if lead:
+                start = min(start + lead, end)
+            if trail and end >= trail:
+                end = max(end - trail, start)
+            out.append((start, end))
+        return out
+
+    def __call__(
+        self,
+        text: str | Sequence[str],
+        *,
+        add_special_tokens: bool = True,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_tensors: str | None = None,
+        return_attention_mask: bool | None = None,
+        return_offsets_mapping: bool = False,
+        return_special_tokens_mask: bool = False,
+        return_length: bool = False,
+    ) -> BatchEncoding:
+        """Encode a text or a batch the way transformers' tokenizers do.
+
+        >>> tok("Hello world", return_tensors="np")["input_ids"].shape  # doctest: +SKIP
+        (1, 2)
+        """
+        batched = not isinstance(text, str)
+        if batched and not all(isinstance(t, str) for t in text):
+            raise TypeError("text must be a str or a list of str")
+        texts = list(text) if batched else [text]  # type: ignore[list-item]
+        pad_kind, trunc_len, pad_len = self._strategies(padding, truncation, max_length)
+        ids_list, offs_list = self._encode_raw_batch(texts, return_offsets_mapping, DEFAULT_THREADS)
+        encs = [
+            self._post_process(
+                ids, offs_list[i] if offs_list else None, add_special_tokens, trunc_len
+            )
+            for i, ids in enumerate(ids_list)
+        ]
+        for e in encs:
+            e["attention_mask"] = [1] * len(e["input_ids"])
+        if pad_kind:
+            self._pad(encs, pad_len, pad_to_multiple_of, padding_side or self.padding_side)
+        keys = ["input_ids"]
+        if return_attention_mask is None or return_attention_mask:
+            keys.append("attention_mask")
+        if return_special_tokens_mask:
+            keys.append("special_tokens_mask")
+        if return_offsets_mapping:
+            keys.append("offset_mapping")
+        out = {k: [e[k] for e in encs] for k in keys}
+        if return_length:
+            out["length"] = [len(e["input_ids"]) for e in encs]
+        if return_tensors is not None:
+            return BatchEncoding({k: _tensor(v, return_tensors, k) for k, v in out.items()})
+        if not batched:
+            return BatchEncoding({k: v[0] if k != "length" else v for k, v in out.items()})
+        return BatchEncoding(out)
+
+    def _strategies(
+        self, padding: bool | str, truncation: bool | str | None, max_length: int | None
+    ) -> tuple[str | None, int | None, int | None]:
+        """transformers' `_get_padding_truncation_strategies`: (pad kind, truncate to, pad to)."""
+        if max_length is not None and padding is False and truncation is None:
+            truncation = True
+        if padding is True or padding == "longest":
+            pad_kind: str | None = "longest"
+        elif padding == "max_length":
+            pad_kind = "max_length"
+        elif padding in (False, None, "do_not_pad"):
+            pad_kind = None
+        else:
+            raise ValueError(
+                "padding must be True, False, 'longest', 'max_length' or 'do_not_pad', "
+                f"got {padding!r}"
+            )
+        if truncation in (True, "longest_first", "only_first"):
+            truncate = True
+        elif truncation in (False, None, "do_not_truncate"):
+            truncate = False
+        elif truncation == "only_second":
+            raise ValueError(
+                "truncation='only_second' needs a pair of sequences, which toklm does not take"
+            )
+        else:
+            raise ValueError(
+                "truncation must be True, False, 'longest_first' or 'do_not_truncate', "
+                f"got {truncation!r}"
+            )
+        limit = max_length
+        if limit is None and (pad_kind == "max_length" or truncate):
+            if self.model_max_length > 10**20:
+                pad_kind = None if pad_kind == "max_length" else pad_kind
+                truncate = False
+            else:
+                limit = self.model_max_length
+        if pad_kind and (self.pad_token is None or self.pad_token_id is None):
+            raise ValueError(
+                f"asking to pad but {self.name!r} has no padding token: set one, for example "
+                "tokenizer.pad_token = tokenizer.eos_token"
+            )
+        return (
+            pad_kind,
+            (limit if truncate else None),
+            (limit if pad_kind == "max_length" else None),
+        )
+
+    def _pad(
+        self, encs: list[dict[str, list[Any]]], length: int | None, multiple: int | None, side: str
+    ) -> None:
+        """tokenizers' `pad_encodings`: pad to `length` or the longest, rounded up to `multiple`."""
+        if side not in ("right", "left"):
+            raise ValueError(f"padding_side must be 'right' or 'left', got {side!r}")
+        target = (
+            length if length is not None else max((len(e["input_ids"]) for e in encs), default=0)
+        )
+        if multiple and target % multiple:
+            target += multiple - target % multiple
+        pad_id = self.pad_token_id
+        fill = {
+            "input_ids": pad_id,
+            "attention_mask": 0,
+            "special_tokens_mask": 1,
+            "offset_mapping": (0, 0),
+        }
+        for e in encs:
+            n = target - len(e["input_ids"])
+            if n <= 0:
+                continue
+            for key, value in fill.items():
+                if key in e:
+                    e[key] = e[key] + [value] * n if side == "right" else [value] * n + e[key]
+
+    def encode(
+        self,
+        text: str,
+        *,
+        add_special_tokens: bool = True,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        return_tensors: str | None = None,
+    ) -> Any:
+        """Token ids of `text`, special tokens added as the post-processor says.
+
+        >>> tok.encode("Hello world, we are Gmarket.")  # doctest: +SKIP
+        [15496, 995, 11, 356, 389, 402, 10728, 13]
+        """
+        enc = self(
+            text,
+            add_special_tokens=add_special_tokens,
+            padding=padding,
+            truncation=truncation,
+            max_length=max_length,
+            return_tensors=return_tensors,
+            return_attention_mask=False,
+        )
+        return enc["input_ids"]
+
+    def tokenize(self, text: str, add_special_tokens: bool = False) -> list[str]:
+        """Token strings of `text` (byte-level strings such as 'Ġworld').
+
+        >>> tok.tokenize("Hello world")  # doctest: +SKIP
+        ['Hello', 'Ġworld']
+        """
+        ids = self.encode(text, add_special_tokens=add_special_tokens)
+        table = self._tokens()
+        return [table[i] for i in ids]
+
+    # ---- decoding ----------------------------------------------------------------------------
+
+    def decode_bytes(self, ids: Sequence[int], skip_special_tokens: bool = False) -> bytes:
+        """The bytes the tokens stand for; UnknownTokenIdError names an id with no token."""
+        try:
+            return self._core.decode_bytes([int(i) for i in ids], skip_special_tokens)
+        except (ValueError, OverflowError) as e:
+            raise UnknownTokenIdError(f"{self.name}: {e}") from None
+
+    def decode_single_token_bytes(self, token_id: int) -> bytes:
+        """The bytes of one token.
+
+        >>> tok.decode_single_token_bytes(995)  # doctest: +SKIP
+        b' world'
+        """
+        data = self._core.token_bytes(int(token_id)) if 0 <= int(token_id) < 2**32 else None
+        if data is None:
+            raise UnknownTokenIdError(f"{self.name}: token id {token_id} is not in the vocabulary")
+        return data
+
+    def decode(
+        self,
+        token_ids: Any,
+        skip_special_tokens: bool = False,
+        clean_up_tokenization_spaces: bool | None = None,
+    ) -> Any:
+        """Text of the ids (a list of texts for a batch).
+
+        >>> tok.decode([15496, 995])  # doctest: +SKIP
+        'Hello world'
+        """
+        ids = _to_list(token_ids)
+        if isinstance(ids, int):
+            ids = [ids]
+        if ids and isinstance(ids[0], (list, tuple)):
+            return [
+                self.decode(seq, skip_special_tokens, clean_up_tokenization_spaces) for seq in ids
+            ]
+        cleanup = (
+            self.clean_up_tokenization_spaces
+            if clean_up_tokenization_spaces is None
+            else clean_up_tokenization_spaces
+        )
+        if cleanup and not self._warned_cleanup:
+            self._warned_cleanup = True  # transformers 5 skips this cleanup for BPE models too
+            warnings.warn(
+                "clean_up_tokenization_spaces is ignored for BPE tokenizers (as transformers 5 "
+                "does): it would strip legitimate spaces before punctuation",
+                stacklevel=2,
+            )
+        if self._spec.decoder_byte_level:
+            return self.decode_bytes(ids, skip_special_tokens).decode("utf-8", errors="replace")
+        table = self._tokens()
+        tokens = []
+        for i in ids:
+            if int(i) not in table:
+                raise UnknownTokenIdError(f"{self.name}: token id {i} is not in the vocabulary")
+            if not (skip_special_tokens and table[int(i)] in self._special_contents):
+                tokens.append(table[int(i)])
+        return " ".join(tokens)
+
+    def batch_decode(
+        self,
+        sequences: Any,
+        skip_special_tokens: bool = False,
+        clean_up_tokenization_spaces: bool | None = None,
+    ) -> list[str]:
+        """`decode` of each sequence."""
+        out = self.decode(sequences, skip_special_tokens, clean_up_tokenization_spaces)
+        return [out] if isinstance(out, str) else out
+
+    def decode_stream(self, skip_special_tokens: bool = False) -> StreamDecoder:
+        """An incremental decoder: feed ids one by one with `.step(id)`, then `.flush()`.
+
+        >>> s = tok.decode_stream()  # doctest: +SKIP
+        >>> [s.step(i) for i in tok.encode("né")]  # doctest: +SKIP
+        ['n', 'é']
+        """
+        return StreamDecoder(
+            lambda ids: self.decode_bytes(ids, skip_special_tokens),
+            byte_level=self._spec.decoder_byte_level,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, vocab_size={self.vocab_size})"
+
+
+# What ByteLevel's offset trimming strips: its space stand-in and Rust's `char::is_whitespace`.
+_SPACES = (
+    "Ġ\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
+
+
+def _apply_template(
+    template: Template, ids: list[int], offs: list[Any] | None, special: list[int]
+) -> tuple[list[int], list[Any] | None, list[int]]:
+    new_ids: list[int] = []
+    new_offs: list[Any] = []
+    new_special: list[int] = []
+    for name, _type_id, is_seq in template.items:
+        if is_seq:
+            new_ids += ids
+            new_special += special
+            if offs is not None:
+                new_offs += offs
+        else:
+            extra = template.special_ids[name]
+            new_ids += extra
+            new_special += [1] * len(extra)
+            new_offs += [(0, 0)] * len(extra)
+    return new_ids, (new_offs if offs is not None else None), new_special
+
+
+def _to_list(obj: Any) -> Any:
+    """numpy arrays and torch tensors to (nested) lists of int, like transformers' to_py_obj."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return obj
+
+
+def _tensor(value: list[Any], kind: str, key: str) -> Any:
+    """A batch of equal-length rows as numpy or torch; ValueError for ragged rows."""
+    if key != "length" and len({len(row) for row in value}) > 1:
+        raise ValueError(
+            f"cannot make a tensor of {key} rows of different lengths; pass padding=True "
+            "(or padding='max_length') to pad them"
+        )
+    if kind == "np":
+        import numpy as np
+
+        return np.asarray(value, dtype=np.int64)
+    if kind == "pt":
+        import torch
+
+        return torch.tensor(value, dtype=torch.int64)
+    raise ValueError(f"return_tensors must be None, 'np' or 'pt', got {kind!r}")
