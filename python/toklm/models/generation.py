@@ -464,33 +464,54 @@ class TextPieces:
         return piece
 
 
-def stream(
-    model: CausalLM,
-    prompt: str | Sequence[int],
-    *,
-    tokenizer: Any = None,
-    skip_special_tokens: bool = True,
-    seed: int | None = None,
-    **kwargs: Any,
-) -> Iterator[str]:
-    """Yield the generated text (not the prompt) piece by piece while generating one sequence.
+class TextStream:
+    """Iterator over the generated text (not the prompt), piece by piece, for one sequence.
 
-    >>> "".join(stream(model, "Hello", max_new_tokens=8))  # doctest: +SKIP
+    `generated` holds the new token ids so far; `prompt_ids` the prompt.
+
+    >>> "".join(TextStream(model, "Hello", max_new_tokens=8))  # doctest: +SKIP
     """
-    tok = tokenizer if tokenizer is not None else model.tokenizer
-    ids = list(tok.encode(prompt)) if isinstance(prompt, str) else list(prompt)
-    run = _Run(model, [ids], None, seed, False, False, kwargs)
-    if run.ids.shape[0] != 1:
-        raise ValueError("stream() produces one sequence; use generate() for several")
-    pieces = TextPieces(tok, skip_special_tokens=skip_special_tokens)
-    eos = set(run.settings.eos)
-    for nxt in run.steps():
-        token = int(nxt[0])
-        piece = pieces.push(token)
-        if piece:
-            yield piece
-        if token in eos:
-            break
-    rest = pieces.flush()
-    if rest:
-        yield rest
+
+    def __init__(
+        self,
+        model: CausalLM,
+        prompt: str | Sequence[int],
+        *,
+        tokenizer: Any = None,
+        skip_special_tokens: bool = True,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        tok = tokenizer if tokenizer is not None else model.tokenizer
+        self.prompt_ids = list(tok.encode(prompt)) if isinstance(prompt, str) else list(prompt)
+        run = _Run(model, [self.prompt_ids], None, seed, False, False, kwargs)
+        if run.ids.shape[0] != 1:
+            raise ValueError("stream() produces one sequence; use generate() for several")
+        self.generated: list[int] = []
+        self._pieces = TextPieces(tok, skip_special_tokens=skip_special_tokens)
+        self._iter = self._run(run)
+
+    def _run(self, run: _Run) -> Iterator[str]:
+        eos = set(run.settings.eos)
+        for nxt in run.steps():
+            token = int(nxt[0])
+            self.generated.append(token)
+            piece = self._pieces.push(token)
+            if piece:
+                yield piece
+            if token in eos:
+                break
+        rest = self._pieces.flush()
+        if rest:
+            yield rest
+
+    def __iter__(self) -> TextStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._iter)
+
+
+def stream(model: CausalLM, prompt: str | Sequence[int], **kwargs: Any) -> TextStream:
+    """Yield the generated text piece by piece (see `TextStream`)."""
+    return TextStream(model, prompt, **kwargs)

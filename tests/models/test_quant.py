@@ -1,0 +1,32 @@
+"""int8 weight-only and bf16 modes: bounded error against fp32 (they are not bit-exact)."""
+
+from __future__ import annotations
+
+import pytest
+from toklm.models import AutoModelForCausalLM
+from toklm.models.quant import Int8Linear
+
+from .conftest import gpt2_config, neox_config, save_hf, torch
+
+
+@pytest.mark.parametrize("make,E", [(gpt2_config, 64), (neox_config, 64), (neox_config, 24)])
+def test_int8_error_is_bounded(tmp_path, make, E):
+    kw = dict(n_embd=E) if make is gpt2_config else dict(hidden_size=E, intermediate_size=4 * E)
+    save_hf(make(vocab_size=300, initializer_range=0.05, **kw), tmp_path)
+    ref_model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    ids = torch.randint(0, 300, (1, 40), generator=torch.Generator().manual_seed(0))
+    ref = ref_model(ids).logits
+    ppl = ref_model.perplexity(ids)
+    for dtype in ("float32", "bfloat16"):
+        model = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=dtype, quantize="int8")
+        linears = [m for m in model.modules() if isinstance(m, Int8Linear)]
+        assert len(linears) == 4 * 2 + 1  # every projection and the LM head
+        assert all(m.weight.dtype == torch.int8 for m in linears)
+        assert all(m.use_kernel == (E % 32 == 0) for m in linears if m.in_features == E)
+        full = model(ids).logits.float()  # prefill rows: dequantize + GEMM
+        assert (full - ref).abs().max() <= 0.05 * ref.abs().max()
+        # One row at a time takes the int8 kernel path (when shapes allow): same bound.
+        last = torch.cat([model(ids[:, :t]).logits[:, -1:].float() for t in (38, 39, 40)], 1)
+        assert (last - ref[:, 37:]).abs().max() <= 0.05 * ref.abs().max()
+        assert abs(model.perplexity(ids) / ppl - 1) < 0.01
+        assert model.generate(ids[:, :5], max_new_tokens=4).shape == (1, 9)
