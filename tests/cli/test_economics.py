@@ -185,3 +185,16 @@ def test_compare_colours_tokens_in_a_terminal() -> None:
     styles = [style for style, _ in styled]
     assert styles[0] != styles[1]  # neighbouring tokens differ in colour
     assert styles[8] == styles[9] and styles[8] not in styles[:8]  # fragments: their own style
+
+
+def test_hugging_face_tokenizers_alongside() -> None:
+    tokenizers = pytest.importorskip("tokenizers")
+    neox = shared_path("tokenizers/gpt-neox-20b")
+    ref = tokenizers.Tokenizer.from_file(str(neox / "tokenizer.json"))
+    expected = len(ref.encode(KOREAN, add_special_tokens=False).ids)
+    out = json.loads(run("compare", "--json", "-e", f"gpt2,hf:{neox}", KOREAN).stdout)
+    assert [r["tokens"] for r in out["records"]] == [37, expected]
+    ko = shared_path("corpora/ko.txt")
+    whole = len(ref.encode(ko.read_text(encoding="utf-8"), add_special_tokens=False).ids)
+    assert run("count", "-e", str(neox), "-i", str(ko)).stdout == f"{whole}\n"
+    assert_one_line_error(run("count", "-e", "hf:/nonexistent/tok", "x"), "Hugging Face")

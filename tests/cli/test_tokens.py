@@ -127,7 +127,7 @@ def test_bad_input_is_one_line_and_nothing_on_stdout(tmp_path) -> None:
     assert_one_line_error(run("count", "-e", "cl100k", "x"), "unknown encoding 'cl100k'")
     assert_one_line_error(run("decode", "1", "two"), "not a token id: 'two'")
     assert_one_line_error(run("decode", "-e", "cl100k_base", "100256"), "100256", "cl100k_base")
-    assert_one_line_error(run("encode", "-e", "hf:/nonexistent/tokenizer"), "hf")
+    assert_one_line_error(run("encode", "-e", "hf:/nonexistent/tokenizer", "x"), "Hugging Face")
     assert_one_line_error(run("encode", "x", "-i", str(bad)), "not both")
 
 

@@ -48,8 +48,9 @@ def _hf_tokenizer(spec: str) -> Any:
     try:
         return Tokenizer.from_pretrained(spec)
     except (OSError, ValueError, KeyError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        raise CliError(f"cannot load Hugging Face tokenizer {spec!r}: {msg}") from None
+        msg = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+        first = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
+        raise CliError(f"cannot load Hugging Face tokenizer {spec!r}: {first}") from None
 
 
 def resolve_tokenizer(spec: str) -> Any:

@@ -171,6 +171,14 @@ def report(
     return records
 
 
+def _fewer(before: int, after: int) -> str:
+    """ "71% fewer", "3% more" or "the same": how `after` tokens compare with `before`."""
+    change = (before - after) / before if before else 0.0
+    if round(change, 2) == 0:
+        return "about the same"
+    return f"{change:.0%} fewer" if change > 0 else f"{-change:.0%} more"
+
+
 def _fmt_premium(x: float) -> str:
     return f"{x:.2f}x"
 
@@ -219,12 +227,11 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[str]:
 
         def change(lang: str) -> str:
             a, b = by[lang, old], by[lang, new]
-            drop = 1 - b["tokens"] / a["tokens"] if a["tokens"] else 0.0
             return (
                 f"{name[lang]}: {_fmt_premium(a['premium'])} {ref_name} tokens under {old} -> "
                 f"{_fmt_premium(b['premium'])} under {new} ({a['tokens']:,} -> {b['tokens']:,} "
-                f"tokens, {drop:.0%} fewer; byte fragments {a['byte_fragment_share']:.0%} -> "
-                f"{b['byte_fragment_share']:.0%})"
+                f"tokens, {_fewer(a['tokens'], b['tokens'])}; byte fragments "
+                f"{a['byte_fragment_share']:.0%} -> {b['byte_fragment_share']:.0%})"
             )
 
         others = [lang for lang in languages if lang != reference]
@@ -236,6 +243,6 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[str]:
         ref_a, ref_b = by[reference, old]["tokens"], by[reference, new]["tokens"]
         lines.append(
             f"{ref_name} itself: {ref_a:,} tokens under {old}, {ref_b:,} under {new} "
-            f"({1 - ref_b / ref_a:.0%} fewer)."
+            f"({_fewer(ref_a, ref_b)})."
         )
     return lines
