@@ -13,7 +13,7 @@ use std::collections::BinaryHeap;
 use crate::vocab::{Rank, Vocab, NO_RANK};
 
 /// Pieces up to this many bytes take the flat-array path.
-const SHORT_PIECE: usize = 128;
+const SHORT_PIECE: usize = 256;
 
 /// Append the BPE tokens of `piece` to `out`. Every byte of `piece` must have a token
 /// (checked when the encoder is built), so this cannot fail.
@@ -50,18 +50,13 @@ fn merge_short(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
     }
     let mut parts = n;
     loop {
-        // Leftmost minimum: strict `<` keeps the first of equal ranks.
-        let mut best = NO_RANK;
-        let mut at = 0;
-        for (k, &r) in pair[..parts - 1].iter().enumerate() {
-            if r < best {
-                best = r;
-                at = k;
-            }
-        }
+        // Leftmost minimum; two simple passes vectorise better than one that tracks the index.
+        let live = &pair[..parts - 1];
+        let best = live.iter().copied().min().unwrap_or(NO_RANK);
         if best == NO_RANK {
             break;
         }
+        let at = live.iter().position(|&r| r == best).unwrap_or(0);
         // Merge parts `at` and `at + 1`.
         tok[at] = best;
         start.copy_within(at + 2..=parts, at + 1);
