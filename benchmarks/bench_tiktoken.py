@@ -77,12 +77,13 @@ def quicktok_encoding(name: str):
 
 def bench_encode(repeats: int, limit: int | None) -> None:
     import tiktoken
-
     import toklm
 
     print("\n## One-thread encode (encode_ordinary -> list[int]), MB/s")
-    print(f"{'corpus':<6} {'encoding':<12} {'tiktoken':>9} {'toklm':>8} {'ratio':>6} "
-          f"{'numpy':>8} {'quicktok':>9} {'vs qt':>6}")
+    print(
+        f"{'corpus':<6} {'encoding':<12} {'tiktoken':>9} {'toklm':>8} {'ratio':>6} "
+        f"{'numpy':>8} {'quicktok':>9} {'vs qt':>6}"
+    )
     for corpus in CORPORA:
         text = (SHARED / "corpora" / f"{corpus}.txt").read_text(encoding="utf-8")[:limit]
         nbytes = len(text.encode())
@@ -92,41 +93,45 @@ def bench_encode(repeats: int, limit: int | None) -> None:
             assert ours.encode_ordinary(text) == ref.encode_ordinary(text)
             t_ref = best_seconds(lambda: ref.encode_ordinary(text), repeats)
             t_ours = best_seconds(lambda: ours.encode_ordinary(text), repeats)
-            t_np = best_seconds(
-                lambda: ours.encode_to_numpy(text, disallowed_special=()), repeats)
+            t_np = best_seconds(lambda: ours.encode_to_numpy(text, disallowed_special=()), repeats)
             qt_col, vs_qt = "-", "-"
             if qt is not None:
                 t_qt = best_seconds(lambda: qt.encode_ordinary(text), repeats)
                 qt_col, vs_qt = f"{mbps(nbytes, t_qt):9.1f}", f"{t_qt / t_ours:5.2f}x"
-            print(f"{corpus:<6} {name:<12} {mbps(nbytes, t_ref):9.1f} {mbps(nbytes, t_ours):8.1f} "
-                  f"{t_ref / t_ours:5.2f}x {mbps(nbytes, t_np):8.1f} {qt_col:>9} {vs_qt:>6}")
+            print(
+                f"{corpus:<6} {name:<12} {mbps(nbytes, t_ref):9.1f} {mbps(nbytes, t_ours):8.1f} "
+                f"{t_ref / t_ours:5.2f}x {mbps(nbytes, t_np):8.1f} {qt_col:>9} {vs_qt:>6}"
+            )
 
 
 def bench_batch(repeats: int, limit: int | None) -> None:
     import tiktoken
-
     import toklm
 
     print("\n## Batch encode over all cores (encode_ordinary_batch of lines), MB/s")
-    print(f"{'corpus':<6} {'encoding':<12} {'toklm 1 thr':>11} {'toklm all':>10} {'scale':>6} "
-          f"{'tiktoken':>9} {'ratio':>6}")
+    print(
+        f"{'corpus':<6} {'encoding':<12} {'toklm 1 thr':>11} {'toklm all':>10} {'scale':>6} "
+        f"{'tiktoken':>9} {'ratio':>6}"
+    )
     for corpus in ("en", "ko", "code"):
         text = (SHARED / "corpora" / f"{corpus}.txt").read_text(encoding="utf-8")[:limit]
-        docs = [text[i:i + 4000] for i in range(0, len(text), 4000)]
+        docs = [text[i : i + 4000] for i in range(0, len(text), 4000)]
         nbytes = len(text.encode())
         for name in ("cl100k_base", "o200k_base"):
             ref, ours = tiktoken.get_encoding(name), toklm.get_encoding(name)
-            t1 = best_seconds(lambda: ours.encode_ordinary_batch(docs, num_threads=1), repeats,
-                              time.perf_counter)
+            t1 = best_seconds(
+                lambda: ours.encode_ordinary_batch(docs, num_threads=1), repeats, time.perf_counter
+            )
             tn = best_seconds(lambda: ours.encode_ordinary_batch(docs), repeats, time.perf_counter)
             tr = best_seconds(lambda: ref.encode_ordinary_batch(docs), repeats, time.perf_counter)
-            print(f"{corpus:<6} {name:<12} {mbps(nbytes, t1):11.1f} {mbps(nbytes, tn):10.1f} "
-                  f"{t1 / tn:5.2f}x {mbps(nbytes, tr):9.1f} {tr / tn:5.2f}x")
+            print(
+                f"{corpus:<6} {name:<12} {mbps(nbytes, t1):11.1f} {mbps(nbytes, tn):10.1f} "
+                f"{t1 / tn:5.2f}x {mbps(nbytes, tr):9.1f} {tr / tn:5.2f}x"
+            )
 
 
 def bench_decode(repeats: int, limit: int | None) -> None:
     import tiktoken
-
     import toklm
 
     print("\n## Decode (decode -> str), MB/s of output text")
@@ -140,18 +145,27 @@ def bench_decode(repeats: int, limit: int | None) -> None:
             assert ours.decode(tokens) == ref.decode(tokens)
             tr = best_seconds(lambda: ref.decode(tokens), repeats)
             to = best_seconds(lambda: ours.decode(tokens), repeats)
-            print(f"{corpus:<6} {name:<12} {mbps(nbytes, tr):9.1f} {mbps(nbytes, to):8.1f} "
-                  f"{tr / to:5.2f}x")
+            print(
+                f"{corpus:<6} {name:<12} {mbps(nbytes, tr):9.1f} {mbps(nbytes, to):8.1f} "
+                f"{tr / to:5.2f}x"
+            )
 
 
 def bench_pathological(repeats: int, size: int) -> None:
     import tiktoken
-
     import toklm
 
     print(f"\n## Pathological inputs ({size / 1e6:g} MB of one class), MB/s")
-    cases = {"a": "a", "space": " ", "newline": "\n", "^": "^", "0": "0", "U+3000": "\u3000",
-             "a-z random": None, "base64": None}
+    cases = {
+        "a": "a",
+        "space": " ",
+        "newline": "\n",
+        "^": "^",
+        "0": "0",
+        "U+3000": "\u3000",
+        "a-z random": None,
+        "base64": None,
+    }
     import base64
     import random
 
@@ -198,19 +212,27 @@ print(f'{(time.perf_counter() - t) * 1000:.1f} {rss() - before:.1f}')
 
 def bench_load() -> None:
     print("\n## Ready after first use (get_encoding + first encode, fresh process)")
-    print(f"{'encoding':<12} {'tiktoken ms':>11} {'toklm ms':>9} {'tiktoken MB':>11} "
-          f"{'toklm MB':>9}")
+    print(
+        f"{'encoding':<12} {'tiktoken ms':>11} {'toklm ms':>9} {'tiktoken MB':>11} {'toklm MB':>9}"
+    )
     for name in ENCODINGS:
         cols = []
         for lib in ("tiktoken", "toklm"):
-            runs = [subprocess.run([sys.executable, "-c", LOAD_SNIPPET, lib, name],
-                                   capture_output=True, text=True, check=True).stdout.split()
-                    for _ in range(3)]
+            runs = [
+                subprocess.run(
+                    [sys.executable, "-c", LOAD_SNIPPET, lib, name],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.split()
+                for _ in range(3)
+            ]
             ms = min(float(r[0]) for r in runs)
             mb = min(float(r[1]) for r in runs)
             cols.append((ms, mb))
-        print(f"{name:<12} {cols[0][0]:11.1f} {cols[1][0]:9.1f} {cols[0][1]:11.1f} "
-              f"{cols[1][1]:9.1f}")
+        print(
+            f"{name:<12} {cols[0][0]:11.1f} {cols[1][0]:9.1f} {cols[0][1]:11.1f} {cols[1][1]:9.1f}"
+        )
 
 
 def main() -> None:
@@ -226,8 +248,10 @@ def main() -> None:
     if args.wall:
         CLOCK = time.perf_counter
     repeats, limit = (2, 1_000_000) if args.quick else (3, None)
-    print(f"# toklm vs tiktoken  ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
-          f"Python {sys.version.split()[0]})")
+    print(
+        f"# toklm vs tiktoken  ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
+        f"Python {sys.version.split()[0]})"
+    )
     steps = {
         "encode": lambda: bench_encode(repeats, limit),
         "batch": lambda: bench_batch(repeats, limit),

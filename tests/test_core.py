@@ -7,7 +7,6 @@ import threading
 
 import numpy as np
 import pytest
-
 import toklm
 from toklm import Encoding
 
@@ -15,8 +14,13 @@ from toklm import Encoding
 def byte_encoding(**extra) -> Encoding:
     ranks = {bytes([b]): b for b in range(256)}
     ranks.update({b"ab": 256, b"abc": 257})
-    return Encoding("bytes", pat_str=r"\w+|\s+|[^\w\s]+", mergeable_ranks=ranks,
-                    special_tokens={"<|end|>": 300}, **extra)
+    return Encoding(
+        "bytes",
+        pat_str=r"\w+|\s+|[^\w\s]+",
+        mergeable_ranks=ranks,
+        special_tokens={"<|end|>": 300},
+        **extra,
+    )
 
 
 def test_custom_encoding():
@@ -39,11 +43,19 @@ def test_custom_encoding_bad_vocabulary():
     with pytest.raises(ValueError, match="rank 5 is given to two tokens"):
         Encoding("x", pat_str=r"\S+", mergeable_ranks=ranks, special_tokens={})
     with pytest.raises(ValueError, match="invalid pattern"):
-        Encoding("x", pat_str=r"(", mergeable_ranks={bytes([b]): b for b in range(256)},
-                 special_tokens={})
+        Encoding(
+            "x",
+            pat_str=r"(",
+            mergeable_ranks={bytes([b]): b for b in range(256)},
+            special_tokens={},
+        )
     with pytest.raises(ValueError, match="special token"):
-        Encoding("x", pat_str=r"\S+", mergeable_ranks={bytes([b]): b for b in range(256)},
-                 special_tokens={"<s>": -1})
+        Encoding(
+            "x",
+            pat_str=r"\S+",
+            mergeable_ranks={bytes([b]): b for b in range(256)},
+            special_tokens={"<s>": -1},
+        )
 
 
 def test_wrong_types_raise_type_error():
@@ -85,7 +97,8 @@ def test_disallowed_special_teaching_error():
     with pytest.raises(ValueError, match="disallowed special token '<\\|endoftext\\|>'"):
         enc.encode("hi <|endoftext|>")
     assert enc.encode("hi <|endoftext|>", disallowed_special=()) == enc.encode_ordinary(
-        "hi <|endoftext|>")
+        "hi <|endoftext|>"
+    )
     assert enc.encode("<|endoftext|>", allowed_special={"<|endoftext|>"}) == [100257]
     with pytest.raises(ValueError):
         enc.encode_batch(["fine", "<|endofprompt|>"])

@@ -3,34 +3,132 @@
 from __future__ import annotations
 
 import pytest
+import toklm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import toklm
 from tests.conftest import shared_path
 
-ENCODINGS = ["gpt2", "r50k_base", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base",
-             "o200k_harmony"]
+ENCODINGS = [
+    "gpt2",
+    "r50k_base",
+    "p50k_base",
+    "p50k_edit",
+    "cl100k_base",
+    "o200k_base",
+    "o200k_harmony",
+]
 # One encoding per distinct (pattern, ranks) pair: what the corpus runs need to cover.
 DISTINCT = ["gpt2", "p50k_base", "cl100k_base", "o200k_base"]
 
 CORPORA = ["en.txt", "en_sotu.txt", "ko.txt", "ja.txt", "zh.txt", "code.txt"]
-NTREX = ["am", "ar", "bn", "de", "el", "en", "es", "fa", "fr", "he", "hi", "id", "it", "ja",
-         "km", "ko", "my", "nl", "pl", "pt", "ru", "sw", "ta", "th", "tr", "uk", "vi", "yue",
-         "zh-Hant", "zh"]
+NTREX = [
+    "am",
+    "ar",
+    "bn",
+    "de",
+    "el",
+    "en",
+    "es",
+    "fa",
+    "fr",
+    "he",
+    "hi",
+    "id",
+    "it",
+    "ja",
+    "km",
+    "ko",
+    "my",
+    "nl",
+    "pl",
+    "pt",
+    "ru",
+    "sw",
+    "ta",
+    "th",
+    "tr",
+    "uk",
+    "vi",
+    "yue",
+    "zh-Hant",
+    "zh",
+]
 
 EN = "Hello world, we are Gmarket. 🎉"
 KO = "안녕하세요, 우리는 Gmarket입니다. 🎉"
 ISSUE_EXAMPLES = {
-    "gpt2": (50257, [15496, 995, 11, 356, 389, 402, 10728, 13, 12520, 236, 231],
-             [168, 243, 230, 167, 227, 243, 47991, 246, 168, 226, 116, 168, 248, 242, 11, 23821,
-              248, 108, 167, 99, 105, 167, 232, 242, 402, 10728, 168, 252, 227, 46695, 230, 46695,
-              97, 13, 12520, 236, 231]),
-    "gpt-4": (100277, [9906, 1917, 11, 584, 527, 480, 19859, 13, 11410, 236, 231],
-              [31495, 230, 75265, 243, 92245, 11, 66822, 108, 29102, 16969, 480, 19859, 80052,
-               13, 11410, 236, 231]),
-    "gpt-4o": (200019, [13225, 2375, 11, 581, 553, 499, 27236, 13, 139786, 231],
-               [14307, 171731, 11, 129416, 499, 27236, 27001, 13, 139786, 231]),
+    "gpt2": (
+        50257,
+        [15496, 995, 11, 356, 389, 402, 10728, 13, 12520, 236, 231],
+        [
+            168,
+            243,
+            230,
+            167,
+            227,
+            243,
+            47991,
+            246,
+            168,
+            226,
+            116,
+            168,
+            248,
+            242,
+            11,
+            23821,
+            248,
+            108,
+            167,
+            99,
+            105,
+            167,
+            232,
+            242,
+            402,
+            10728,
+            168,
+            252,
+            227,
+            46695,
+            230,
+            46695,
+            97,
+            13,
+            12520,
+            236,
+            231,
+        ],
+    ),
+    "gpt-4": (
+        100277,
+        [9906, 1917, 11, 584, 527, 480, 19859, 13, 11410, 236, 231],
+        [
+            31495,
+            230,
+            75265,
+            243,
+            92245,
+            11,
+            66822,
+            108,
+            29102,
+            16969,
+            480,
+            19859,
+            80052,
+            13,
+            11410,
+            236,
+            231,
+        ],
+    ),
+    "gpt-4o": (
+        200019,
+        [13225, 2375, 11, 581, 553, 499, 27236, 13, 139786, 231],
+        [14307, 171731, 11, 129416, 499, 27236, 27001, 13, 139786, 231],
+    ),
 }
 
 
@@ -78,21 +176,60 @@ def test_corpora(name, corpus, tiktoken_ref):
 @pytest.mark.parametrize("name", DISTINCT)
 def test_parallel_corpus_all_languages(name, tiktoken_ref):
     ours, ref = toklm.get_encoding(name), tiktoken_ref(name)
-    texts = [shared_path(f"corpora/parallel/ntrex128/{lang}.txt").read_text(encoding="utf-8")
-             for lang in NTREX]
+    texts = [
+        shared_path(f"corpora/parallel/ntrex128/{lang}.txt").read_text(encoding="utf-8")
+        for lang in NTREX
+    ]
     assert ours.encode_ordinary_batch(texts) == ref.encode_ordinary_batch(texts)
     lines = [line for t in texts for line in t.splitlines()[:50]]
     assert ours.encode_batch(lines) == ref.encode_batch(lines)
 
 
 EDGE_CASES = [
-    "", " ", "  ", "\n", "\r\n", "\n\n\n", " \n", "today\n \n", "today\n  \n", "a  b", "a \n b",
-    "hello world", "Hello World  ", "'s 'S 'll 'LL 've 'Re", "I'm he's you'VE", "''", "'",
-    "0", "00000000", "0" * 16, "1234567", "3.14159", "x/y//z", "a\u3000b\u3000\u3000",
-    "\u00a0\u00a0x", "\u2028", "\u0085", "e\u0301\u0301", "Ǆǅǆ ʰʰ", "ไทย", "👍", "👨‍👩‍👧‍👦" * 3,
-    "🏳️‍🌈", "\t\t\tdef f():\n\t\treturn 1\n", "<|endoftext|>", "<|endoftext|><|endoftext|>",
-    "<|fim_prefix|>x<|fim_suffix|>", "<|endofprompt|>", "<|start|>user<|message|>hi<|end|>",
-    "\x00\x01\x7f", "a" * 200, " " * 200 + "x", "\n" * 100 + "x", "한국어 ABC 123 !!",
+    "",
+    " ",
+    "  ",
+    "\n",
+    "\r\n",
+    "\n\n\n",
+    " \n",
+    "today\n \n",
+    "today\n  \n",
+    "a  b",
+    "a \n b",
+    "hello world",
+    "Hello World  ",
+    "'s 'S 'll 'LL 've 'Re",
+    "I'm he's you'VE",
+    "''",
+    "'",
+    "0",
+    "00000000",
+    "0" * 16,
+    "1234567",
+    "3.14159",
+    "x/y//z",
+    "a\u3000b\u3000\u3000",
+    "\u00a0\u00a0x",
+    "\u2028",
+    "\u0085",
+    "e\u0301\u0301",
+    "Ǆǅǆ ʰʰ",
+    "ไทย",
+    "👍",
+    "👨‍👩‍👧‍👦" * 3,
+    "🏳️‍🌈",
+    "\t\t\tdef f():\n\t\treturn 1\n",
+    "<|endoftext|>",
+    "<|endoftext|><|endoftext|>",
+    "<|fim_prefix|>x<|fim_suffix|>",
+    "<|endofprompt|>",
+    "<|start|>user<|message|>hi<|end|>",
+    "\x00\x01\x7f",
+    "a" * 200,
+    " " * 200 + "x",
+    "\n" * 100 + "x",
+    "한국어 ABC 123 !!",
 ]
 
 
@@ -110,8 +247,14 @@ def test_edge_cases(name, tiktoken_ref):
 
 
 PATHOLOGICAL = {
-    "a": "a", "space": " ", "newline": "\n", "caret": "^", "zero": "0", "ideographic": "\u3000",
-    "mixed_ws": " \t\n\r\u3000", "a_space": "a ",
+    "a": "a",
+    "space": " ",
+    "newline": "\n",
+    "caret": "^",
+    "zero": "0",
+    "ideographic": "\u3000",
+    "mixed_ws": " \t\n\r\u3000",
+    "a_space": "a ",
 }
 
 
@@ -137,8 +280,11 @@ def test_long_unusual_inputs(tiktoken_ref):
 
     rng = random.Random(0)
     blob = bytes(rng.getrandbits(8) for _ in range(300_000))
-    texts = [base64.b64encode(blob).decode(), blob.hex(), "".join(
-        rng.choice("👨‍👩‍👧‍👦🏳️‍🌈🎉\u200d") for _ in range(50_000))]
+    texts = [
+        base64.b64encode(blob).decode(),
+        blob.hex(),
+        "".join(rng.choice("👨‍👩‍👧‍👦🏳️‍🌈🎉\u200d") for _ in range(50_000)),
+    ]
     for name in DISTINCT:
         ours, ref = toklm.get_encoding(name), tiktoken_ref(name)
         for text in texts:
@@ -184,11 +330,14 @@ def test_encode_bytes_matches(tiktoken_ref):
 
 # ------------------------------------------------------------------ property tests
 
-SETTINGS = settings(max_examples=150, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-INTERESTING = st.sampled_from(list(
-    "aZ09'sSdlLvVrRmMtT \t\r\n\u3000\u00a0\u2028\u0085/.,!?-_#é\u0301ǅʰ한국語ひ🎉👍\u200d<|>"
-))
+SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+INTERESTING = st.sampled_from(
+    list("aZ09'sSdlLvVrRmMtT \t\r\n\u3000\u00a0\u2028\u0085/.,!?-_#é\u0301ǅʰ한국語ひ🎉👍\u200d<|>")
+)
 WHITESPACE = st.text(alphabet=" \t\r\n\u3000\u00a0\u2028\u000b\u000c", max_size=40)
 
 
@@ -226,8 +375,10 @@ def test_random_text_around_special_tokens(name, tiktoken_ref):
     specials = sorted(ref.special_tokens_set)[:40]
 
     @SETTINGS
-    @given(st.lists(st.sampled_from(specials) | st.text(INTERESTING, max_size=20), max_size=12),
-           st.sets(st.sampled_from(specials), max_size=5))
+    @given(
+        st.lists(st.sampled_from(specials) | st.text(INTERESTING, max_size=20), max_size=12),
+        st.sets(st.sampled_from(specials), max_size=5),
+    )
     def check(parts, allowed):
         text = "".join(parts)
         assert ours.encode(text, allowed_special="all") == ref.encode(text, allowed_special="all")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, AbstractSet, Literal
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING, Literal
 
 from toklm import _core
 from toklm.load import CompactRanks
