@@ -198,3 +198,12 @@ def test_hugging_face_tokenizers_alongside() -> None:
     whole = len(ref.encode(ko.read_text(encoding="utf-8"), add_special_tokens=False).ids)
     assert run("count", "-e", str(neox), "-i", str(ko)).stdout == f"{whole}\n"
     assert_one_line_error(run("count", "-e", "hf:/nonexistent/tok", "x"), "Hugging Face")
+
+
+def test_compare_invalid_utf8_argument_is_located() -> None:
+    arg = "한글 ".encode() + b"\xff!"  # the shell passes bytes; 0xff is never UTF-8
+    proc = run("compare", "-e", "gpt2", arg)  # type: ignore[arg-type]
+    assert_one_line_error(proc, "<text>: invalid UTF-8 at byte 7 (line 1, column 8)")
+    ok = run("compare", "--json", "--errors", "replace", "-e", "gpt2", arg)  # type: ignore[arg-type]
+    assert json.loads(ok.stdout)["records"][0]["pieces"][-2:] == [" \ufffd", "!"]
+    assert "replaced 1 invalid UTF-8 sequence(s)" in ok.stderr

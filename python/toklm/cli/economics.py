@@ -34,7 +34,7 @@ from toklm.economics.render import (
     write_csv,
     write_json,
 )
-from toklm.economics.textio import DecodeReport
+from toklm.economics.textio import DecodeReport, Source, iter_text
 
 
 def _add_common(p: argparse.ArgumentParser, *, tokenizers: bool = True) -> None:
@@ -87,7 +87,15 @@ def _compare(args: argparse.Namespace) -> int:
     files = list(args.input or [])
     if not args.text and not files:
         files = ["-"]
-    records = compare(args.text, files, toks, errors=args.errors, quiet=args.quiet)
+    texts = []
+    for i, arg in enumerate(args.text, 1):
+        # The argument's own bytes, so that invalid UTF-8 is located as the shell passed it.
+        label = "<text>" if len(args.text) == 1 else f"<text {i}>"
+        read = DecodeReport()
+        source = Source.from_arg(arg, label)
+        texts.append("".join(iter_text(source, errors=args.errors, report=read)))
+        print_notes([(label, read)])
+    records = compare(texts, files, toks, errors=args.errors, quiet=args.quiet)
     _notes(records)
     show_tokens = args.tokens if args.tokens is not None else bool(args.text)
     if not show_tokens:
@@ -322,7 +330,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("files", nargs="*", metavar="FILE", help="files; stdin if none")
     p.add_argument(
-        "-m", "--model", action="append", metavar="MODEL", help="repeatable (default gpt-4o)"
+        "-m",
+        "--model",
+        action="append",
+        metavar="MODEL",
+        help="a model of the price table (--list-models), repeatable or comma-separated "
+        "(default gpt-4o)",
     )
     p.add_argument("-e", "--encoding", metavar="NAME", help="tokenizer for every model")
     p.add_argument(
