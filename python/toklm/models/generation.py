@@ -488,7 +488,13 @@ class TextStream:
         if run.ids.shape[0] != 1:
             raise ValueError("stream() produces one sequence; use generate() for several")
         self.generated: list[int] = []
-        self._pieces = TextPieces(tok, skip_special_tokens=skip_special_tokens)
+        # toklm's tokenizer decodes incrementally at O(1) per token; others re-decode a window.
+        if hasattr(tok, "decode_stream"):
+            decoder = tok.decode_stream(skip_special_tokens=skip_special_tokens)
+            self._push, self._flush = decoder.step, decoder.flush
+        else:
+            pieces = TextPieces(tok, skip_special_tokens=skip_special_tokens)
+            self._push, self._flush = pieces.push, pieces.flush
         self._iter = self._run(run)
 
     def _run(self, run: _Run) -> Iterator[str]:
@@ -496,12 +502,12 @@ class TextStream:
         for nxt in run.steps():
             token = int(nxt[0])
             self.generated.append(token)
-            piece = self._pieces.push(token)
+            piece = self._push(token)
             if piece:
                 yield piece
             if token in eos:
                 break
-        rest = self._pieces.flush()
+        rest = self._flush()
         if rest:
             yield rest
 

@@ -1,0 +1,375 @@
+"""toklm's model engine vs transformers, side by side in one process, on random-weight models.
+
+    python benchmarks/bench_models.py                          # GPT-2 124M, Pythia-160M/410M, tiny
+    python benchmarks/bench_models.py --models gpt2-124m --quick
+
+For each model (built from its real config with random weights, saved once as safetensors under
+--workdir): machine read bandwidth (summing a 1 GiB array on all threads), load time, prefill of a
+512-token prompt, decode tokens/s at batch 1 and 8 for 128 new tokens (greedy), the issue's
+sampling settings (top_k=50, repetition_penalty=1.5, temperature=0.5) and peak memory (separate
+processes). toklm runs in fp32, bf16 and int8 weight-only; ratios are against transformers fp32.
+Achieved bandwidth = weight bytes read per token x tokens/s. Timings are best of --repeats, with
+toklm and transformers runs interleaved so that background load hits both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "python"))
+
+CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "gpt2-124m": ("gpt2", dict(vocab_size=50257, n_embd=768, n_layer=12, n_head=12)),
+    "pythia-160m": (
+        "gpt_neox",
+        dict(
+            vocab_size=50304,
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            intermediate_size=3072,
+            rotary_pct=0.25,
+            bos_token_id=0,
+            eos_token_id=0,
+        ),
+    ),
+    "pythia-410m": (
+        "gpt_neox",
+        dict(
+            vocab_size=50304,
+            hidden_size=1024,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            intermediate_size=4096,
+            rotary_pct=0.25,
+            bos_token_id=0,
+            eos_token_id=0,
+        ),
+    ),
+    # Per-step overhead dominates here (the issue's "tiny model" target).
+    "tiny": ("gpt2", dict(vocab_size=1000, n_embd=64, n_layer=2, n_head=2, n_positions=1024)),
+}
+MODES = ("fp32", "bf16", "int8")
+SAMPLING = dict(do_sample=True, top_k=50, repetition_penalty=1.5, temperature=0.5)
+
+
+def quiet_transformers() -> Any:
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    return transformers
+
+
+def build_checkpoint(name: str, workdir: Path) -> Path:
+    """Random weights from the real config, saved once (reused on later runs)."""
+    path = workdir / name
+    if (path / "model.safetensors").is_file():
+        return path
+    transformers = quiet_transformers()
+    kind, cfg = CONFIGS[name]
+    config = (transformers.GPT2Config if kind == "gpt2" else transformers.GPTNeoXConfig)(**cfg)
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(path)
+    del model
+    gc.collect()
+    return path
+
+
+def read_bandwidth(gib: float = 1.0, repeats: int = 5) -> float:
+    """GB/s reading memory: sum of a large fp32 array on all torch threads, best of `repeats`."""
+    a = torch.ones(int(gib * 2**30) // 4)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a.sum()
+        best = min(best, time.perf_counter() - t)
+    return a.numel() * 4 / best / 1e9
+
+
+def best_of(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Best wall time per function; the functions run interleaved, one round per repeat."""
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            best[key] = min(best[key], time.perf_counter() - t)
+    return best
+
+
+def load_hf(path: Path) -> Any:
+    transformers = quiet_transformers()
+    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    # No eos: every run generates exactly the number of tokens asked for.
+    model.generation_config.eos_token_id = None
+    model.generation_config.pad_token_id = 0
+    return model
+
+
+def load_toklm(path: Path, mode: str) -> Any:
+    from toklm.models import AutoModelForCausalLM
+
+    dtype = "bfloat16" if mode in ("bf16", "int8") else "float32"
+    return AutoModelForCausalLM.from_pretrained(
+        path, dtype=dtype, quantize="int8" if mode == "int8" else None
+    )
+
+
+def weight_bytes_per_token(model: Any) -> int:
+    """Bytes of every parameter a decode step reads: all but the embedding tables (one row each)."""
+    skip = {id(model.token_embedding_weight)}
+    if hasattr(model, "wpe"):
+        skip.add(id(model.wpe.weight))
+    total, seen = 0, set()
+    for p in model.parameters():
+        if id(p) in skip or p.data_ptr() in seen:
+            continue
+        seen.add(p.data_ptr())
+        total += p.numel() * p.element_size()
+    # A tied LM head reads the embedding table in full.
+    head = model.lm_head.weight
+    if head.data_ptr() == model.token_embedding_weight.data_ptr():
+        total += head.numel() * head.element_size()
+    return total
+
+
+def hf_weight_bytes(model: Any) -> int:
+    base = model.base_model
+    emb = base.get_input_embeddings().weight
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    total -= emb.numel() * emb.element_size()
+    if hasattr(base, "wpe"):
+        total -= base.wpe.weight.numel() * base.wpe.weight.element_size()
+    head = model.get_output_embeddings().weight
+    if head.data_ptr() == emb.data_ptr():
+        total += head.numel() * head.element_size()
+    return total
+
+
+def child_memory(path: Path, engine: str, mode: str, prompt: int, new: int) -> None:
+    """(Runs in a subprocess) load + prefill + decode; print peak RSS growth in MiB as JSON."""
+    if engine == "hf":
+        quiet_transformers()
+    else:
+        import toklm.models  # noqa: F401
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    model = load_hf(path) if engine == "hf" else load_toklm(path, mode)
+    ids = torch.randint(0, 1000, (1, prompt))
+    with torch.inference_mode():
+        if engine == "hf":
+            model.generate(
+                ids, attention_mask=torch.ones_like(ids), max_new_tokens=new, do_sample=False
+            )
+        else:
+            model.generate(ids, max_new_tokens=new, eos_token_id=[])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_mib": (peak - base) / 1024}))
+
+
+def peak_memory(path: Path, engine: str, mode: str, threads: int, prompt: int, new: int) -> float:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child-memory",
+            str(path),
+            engine,
+            mode,
+            "--threads",
+            str(threads),
+            "--prompt",
+            str(prompt),
+            "--new-tokens",
+            str(new),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"])
+
+
+def bench_model(name: str, args: argparse.Namespace, bandwidth: float) -> dict[str, Any]:
+    from toklm.models.layers import make_step
+
+    path = build_checkpoint(name, Path(args.workdir))
+    new, reps = args.new_tokens, args.repeats
+    prompt_len = min(args.prompt, 512)
+    print(f"\n## {name}  ({path})", flush=True)
+
+    # Load time (fp32 for both; the toklm modes too).
+    loads = best_of(
+        {
+            "hf": lambda: load_hf(path),
+            **{f"toklm-{m}": (lambda m=m: load_toklm(path, m)) for m in args.modes},
+        },
+        reps,
+    )
+    hf = load_hf(path)
+    ours = {m: load_toklm(path, m) for m in args.modes}
+    live = [hf, ours]  # dropped before the memory runs
+    V = hf.config.vocab_size
+    g = torch.Generator().manual_seed(0)
+    long_prompt = torch.randint(0, V, (1, prompt_len), generator=g)
+    short = torch.randint(0, V, (8, 16), generator=g)
+
+    def hf_gen(ids: torch.Tensor, n: int, **kw: Any) -> torch.Tensor:
+        with torch.inference_mode():
+            out = hf.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=n,
+                **{"do_sample": False, **kw},
+            )
+        assert out.shape[1] == ids.shape[1] + n
+        return out
+
+    def our_gen(m: str, ids: torch.Tensor, n: int, **kw: Any) -> torch.Tensor:
+        out = ours[m].generate(ids, max_new_tokens=n, eos_token_id=[], **kw)
+        assert out.shape[1] == ids.shape[1] + n
+        return out
+
+    def hf_prefill() -> None:
+        with torch.inference_mode():
+            hf(long_prompt, use_cache=True, logits_to_keep=1)
+
+    def our_prefill(m: str) -> None:
+        model = ours[m]
+        with torch.inference_mode():
+            cache = model.new_cache(1, prompt_len)
+            step = make_step(cache, prompt_len, None, long_prompt.device)
+            pos = torch.arange(prompt_len)[None]
+            model.run(long_prompt, pos, step, keep=1)
+
+    results: dict[str, Any] = {"model": name, "bandwidth_gbs": bandwidth, "load_s": loads}
+    results["prefill_s"] = best_of(
+        {"hf": hf_prefill, **{f"toklm-{m}": (lambda m=m: our_prefill(m)) for m in args.modes}}, reps
+    )
+
+    def decode_rate(ids: torch.Tensor, **kw: Any) -> dict[str, float]:
+        """tokens/s over `new` decode steps: time(1 + new tokens) - time(1 token)."""
+        fns: dict[str, Callable[[], Any]] = {
+            "hf": lambda: hf_gen(ids, new + 1, **kw),
+            "hf-first": lambda: hf_gen(ids, 1, **kw),
+        }
+        for m in args.modes:
+            fns[f"toklm-{m}"] = lambda m=m: our_gen(m, ids, new + 1, **kw)
+            fns[f"toklm-{m}-first"] = lambda m=m: our_gen(m, ids, 1, **kw)
+        t = best_of(fns, reps)
+        B = ids.shape[0]
+        return {k: B * new / (t[k] - t[k + "-first"]) for k in t if not k.endswith("-first")}
+
+    results["decode_b1_tps"] = decode_rate(short[:1])
+    results["decode_b8_tps"] = decode_rate(short)
+    results["sampling_b1_tps"] = decode_rate(short[:1], **SAMPLING)
+    results["weight_bytes"] = {
+        "hf": hf_weight_bytes(hf),
+        **{f"toklm-{m}": weight_bytes_per_token(ours[m]) for m in ours},
+    }
+    live.clear()
+    ours.clear()
+    hf = None
+    gc.collect()
+    if not args.skip_memory:
+        results["peak_mib"] = {
+            "hf": peak_memory(path, "hf", "fp32", args.threads, 16, 32),
+            **{
+                f"toklm-{m}": peak_memory(path, "toklm", m, args.threads, 16, 32)
+                for m in args.modes
+            },
+        }
+    report(results)
+    return results
+
+
+def report(r: dict[str, Any]) -> None:
+    bw = r["bandwidth_gbs"]
+    keys = ["hf"] + [k for k in r["load_s"] if k != "hf"]
+    print(
+        f"machine read bandwidth {bw:.1f} GB/s; (ratios) are toklm vs transformers fp32, "
+        ">1 = toklm better"
+    )
+    print(
+        "| engine | load s | prefill-512 ms | b1 tok/s | b8 tok/s | sampling b1 tok/s | "
+        "GB/token | b1 GB/s (% of machine) | peak MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for k in keys:
+        gb = r["weight_bytes"][k] / 1e9
+        b1 = r["decode_b1_tps"][k]
+
+        def cell(metric: str, scale: float = 1.0, fmt: str = ".1f", lower: bool = False) -> str:
+            table = r.get(metric)
+            if not table or k not in table:
+                return "-"
+            x, ref = table[k], table["hf"]
+            text = f"{x * scale:{fmt}}"
+            if k != "hf" and x > 0 and ref > 0:
+                text += f" ({ref / x if lower else x / ref:.2f}x)"
+            return text
+
+        print(
+            f"| {k} | {cell('load_s', fmt='.2f', lower=True)} "
+            f"| {cell('prefill_s', 1e3, '.0f', lower=True)} | {cell('decode_b1_tps')} "
+            f"| {cell('decode_b8_tps')} | {cell('sampling_b1_tps')} "
+            f"| {gb:.3f} | {gb * b1:.1f} ({100 * gb * b1 / bw:.0f}%) "
+            f"| {cell('peak_mib', fmt='.0f', lower=True)} |",
+            flush=True,
+        )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", default="gpt2-124m,pythia-160m,pythia-410m,tiny")
+    p.add_argument("--modes", default=",".join(MODES), help="toklm modes: fp32,bf16,int8")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--prompt", type=int, default=512)
+    p.add_argument("--quick", action="store_true", help="2 repeats, 32 new tokens")
+    p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "toklm-bench-models"))
+    p.add_argument(
+        "--child-memory", nargs=3, metavar=("PATH", "ENGINE", "MODE"), help=argparse.SUPPRESS
+    )
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.child_memory:
+        path, engine, mode = args.child_memory
+        child_memory(Path(path), engine, mode, args.prompt, args.new_tokens)
+        return
+    if args.quick:
+        args.repeats, args.new_tokens = 2, 32
+    args.modes = [m for m in args.modes.split(",") if m]
+    os.makedirs(args.workdir, exist_ok=True)
+    import transformers
+
+    print(
+        f"# toklm vs transformers {transformers.__version__}, torch {torch.__version__}, "
+        f"{args.threads} threads, {time.strftime('%Y-%m-%d %H:%M')}"
+    )
+    bandwidth = read_bandwidth()
+    results = [bench_model(name, args, bandwidth) for name in args.models.split(",")]
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

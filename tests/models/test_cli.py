@@ -1,0 +1,101 @@
+"""`toklm generate` / `toklm embed` on a tiny random model with the Pythia tokenizer."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from toklm.cli import main
+
+from ..conftest import shared_path
+from .conftest import neox_config, save_hf
+
+pytest.importorskip("toklm.hf")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pythia-tiny")
+    save_hf(
+        neox_config(
+            vocab_size=50304,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            initializer_range=0.5,
+            max_position_embeddings=64,
+        ),
+        path,
+    )
+    shutil.copy(shared_path("tokenizers/gpt-neox-20b/tokenizer.json"), path / "tokenizer.json")
+    return path
+
+
+def test_generate_streams_the_same_text_as_generate(model_dir, capsys):
+    from toklm.hf import Tokenizer
+    from toklm.models import AutoModelForCausalLM
+
+    args = [
+        "generate",
+        "-m",
+        str(model_dir),
+        "Hello world, we are",
+        "--max-new-tokens",
+        "12",
+        "--top-k",
+        "50",
+        "--temperature",
+        "0.7",
+        "--repetition-penalty",
+        "1.5",
+        "--seed",
+        "3",
+        "--stats",
+    ]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    tok = Tokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    prompt = tok.encode("Hello world, we are")
+    ids = model.generate(
+        [prompt],
+        max_new_tokens=12,
+        do_sample=True,
+        top_k=50,
+        temperature=0.7,
+        repetition_penalty=1.5,
+        seed=3,
+    )[0].tolist()
+    new = ids[len(prompt) :]
+    if 0 in new:  # eos (<|endoftext|>) ends the stream
+        new = new[: new.index(0) + 1]
+    assert out == "Hello world, we are" + tok.decode(new, skip_special_tokens=True) + "\n"
+    assert "tokens/s" in err and "peak memory" in err
+    assert main(args) == 0
+    assert capsys.readouterr().out == out  # seeded: reproducible
+
+
+def test_embed_prints_each_token(model_dir, capsys):
+    assert main(["embed", "-m", str(model_dir), "Hi there", "--dims", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("# 2 tokens; token embedding, 3 of 16 dims")
+    idx, tid, text, vec = lines[1].split("\t")
+    assert (idx, text) == ("0", "'Hi'") and vec.endswith(", ...]") and vec.count(",") == 3
+    from toklm.models import AutoModelForCausalLM
+
+    row = AutoModelForCausalLM.from_pretrained(model_dir).embed_in.weight[int(tid)]
+    assert vec == "[" + ", ".join(f"{v:.4f}" for v in row[:3].tolist()) + ", ...]"
+    assert main(["embed", "-m", str(model_dir), "Hi there", "--full", "--hidden"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "final hidden state, 16 of 16 dims" in lines[0]
+    assert lines[1].split("\t")[3].count(",") == 15
+
+
+def test_missing_model_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["generate", "-m", "EleutherAI/pythia-410m", "Hi"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("toklm: error: cannot find config.json")
+    assert "models--EleutherAI--pythia-410m" in err and "hf download" in err
