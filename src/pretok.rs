@@ -18,7 +18,7 @@
 
 use fancy_regex::Regex;
 
-use crate::unicode::{ClassTable, CLASSES, LETTER, LOWER, NUMBER, OTHER, SPACE, UPPER};
+use crate::unicode::{ClassTable, CLASSES, LETTER, LOWER, MULTIBYTE, NUMBER, OTHER, SPACE, UPPER};
 
 /// The exact `pat_str` values of tiktoken 0.14.
 pub const R50K_PATTERN: &str =
@@ -117,6 +117,32 @@ impl Pretokenizer {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x80 * ONES;
+
+/// Bit 7 of each byte of the result is set iff that byte of `word` is ASCII and in `lo..=hi`.
+/// (Each byte is masked to 7 bits first, so the additions cannot carry into the next byte.)
+#[inline(always)]
+fn bytes_in_range(word: u64, lo: u8, hi: u8) -> u64 {
+    let low7 = word & (0x7F * ONES);
+    let at_least_lo = low7 + (0x80 - lo as u64) * ONES;
+    let above_hi = low7 + (0x7F - hi as u64) * ONES;
+    at_least_lo & !above_hi & !word & HIGH_BITS
+}
+
+/// Bit 7 of each byte set iff that byte is an ASCII char of class `mask`; for classes without a
+/// SWAR test, no byte (the caller then goes char by char).
+#[inline(always)]
+fn ascii_class_bytes(word: u64, mask: u8) -> u64 {
+    match mask {
+        LETTER => bytes_in_range(word | (0x20 * ONES), b'a', b'z'),
+        LOWER => bytes_in_range(word, b'a', b'z'),
+        UPPER => bytes_in_range(word, b'A', b'Z'),
+        NUMBER => bytes_in_range(word, b'0', b'9'),
+        _ => 0,
+    }
+}
+
 /// A maximal run of `\s` characters.
 struct SpaceRun {
     /// Byte offset just past the run.
@@ -159,21 +185,34 @@ impl Scanner<'_> {
 
     /// End of the maximal run, from `i`, of chars having any flag of `mask`.
     #[inline(always)]
-    fn run_of(&self, mut i: usize, mask: u8) -> usize {
+    fn run_of<const MASK: u8>(&self, mut i: usize) -> usize {
         let s = self.s;
         while i < s.len() {
-            let b = s[i];
-            if b < 0x80 {
-                if self.t.ascii(b) & mask == 0 {
-                    break;
-                }
-                i += 1;
-            } else {
+            if s[i] >= 0x80 {
+                // A stretch of non-ASCII chars (CJK, Hangul, ...): decode them one by one.
                 let (flags, len) = self.t.at(s, i);
-                if flags & mask == 0 {
-                    break;
+                if flags & MASK == 0 {
+                    return i;
                 }
                 i += len;
+                continue;
+            }
+            // ASCII: eight bytes at a time where the class has a SWAR test, so that the end of
+            // a word costs no misprediction of a per-byte loop's exit.
+            while i + 8 <= s.len() {
+                let word = u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+                let stop = !ascii_class_bytes(word, MASK) & HIGH_BITS;
+                if stop != 0 {
+                    i += (stop.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                i += 8;
+            }
+            if i < s.len() && s[i] < 0x80 {
+                if self.t.byte(s[i]) & MASK == 0 {
+                    return i;
+                }
+                i += 1;
             }
         }
         i
@@ -208,20 +247,35 @@ impl Scanner<'_> {
         let (mut j, mut last_start, mut after_newline) = (i, i, 0);
         while j < s.len() {
             let b = s[j];
-            let len = if b < 0x80 {
-                if self.t.ascii(b) & SPACE == 0 {
-                    break;
+            if b == b' ' && j + 9 <= s.len() {
+                // Indentation: skip spaces eight at a time.
+                j += 1;
+                while j + 8 <= s.len() {
+                    let word = u64::from_le_bytes(s[j..j + 8].try_into().unwrap());
+                    let stop = !bytes_in_range(word ^ (0x20 * ONES), 0, 0) & HIGH_BITS;
+                    if stop != 0 {
+                        j += (stop.trailing_zeros() / 8) as usize;
+                        break;
+                    }
+                    j += 8;
                 }
+                last_start = j - 1;
+                continue;
+            }
+            let flags = self.t.byte(b);
+            let len = if flags & SPACE != 0 {
                 if b == b'\n' || b == b'\r' {
                     after_newline = j + 1;
                 }
                 1
-            } else {
+            } else if flags == MULTIBYTE {
                 let (flags, len) = self.t.at(s, j);
                 if flags & SPACE == 0 {
                     break;
                 }
                 len
+            } else {
+                break;
             };
             last_start = j;
             j += len;
@@ -299,12 +353,15 @@ impl Scanner<'_> {
                 (flags, from) = (next, p + 1);
             }
         }
-        for class in [LETTER, NUMBER, OTHER] {
-            if flags & class != 0 {
-                return self.run_of(from, class);
-            }
+        if flags & LETTER != 0 {
+            self.run_of::<LETTER>(from)
+        } else if flags & NUMBER != 0 {
+            self.run_of::<NUMBER>(from)
+        } else if flags & OTHER != 0 {
+            self.run_of::<OTHER>(from)
+        } else {
+            self.spaces_without_newline_rule(p)
         }
-        self.spaces_without_newline_rule(p)
     }
 
     /// `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+`
@@ -324,14 +381,14 @@ impl Scanner<'_> {
         }
         let (flags, len) = self.at(p);
         if flags & LETTER != 0 {
-            return self.run_of(p, LETTER);
+            return self.run_of::<LETTER>(p);
         }
         if flags & NUMBER != 0 {
             return self.up_to_three_numbers(p);
         }
         // Now `p` holds "other" or a space: a prefix for a letter run unless it is \r or \n.
         if b != b'\r' && b != b'\n' && self.at(p + len).0 & LETTER != 0 {
-            return self.run_of(p + len, LETTER);
+            return self.run_of::<LETTER>(p + len);
         }
         let other_from = if flags & OTHER != 0 {
             Some(p)
@@ -341,7 +398,7 @@ impl Scanner<'_> {
             None
         };
         if let Some(from) = other_from {
-            return self.ascii_run(self.run_of(from, OTHER), b"\r\n");
+            return self.ascii_run(self.run_of::<OTHER>(from), b"\r\n");
         }
         let run = self.space_run(p);
         if run.end == self.s.len() {
@@ -366,18 +423,18 @@ impl Scanner<'_> {
     #[inline(always)]
     fn o200k_upper_then_lower(&self, q: usize) -> Option<usize> {
         let (mut i, mut after_both) = (q, None);
-        loop {
+        let after_upper = loop {
             let (flags, len) = self.at(i);
             if flags & UPPER == 0 {
-                break;
+                break flags;
             }
             i += len;
             if flags & LOWER != 0 {
                 after_both = Some(i);
             }
-        }
-        if self.at(i).0 & LOWER != 0 {
-            Some(self.run_of(i, LOWER))
+        };
+        if after_upper & LOWER != 0 {
+            Some(self.run_of::<LOWER>(i))
         } else {
             after_both
         }
@@ -390,7 +447,7 @@ impl Scanner<'_> {
         if self.at(q).0 & UPPER == 0 {
             return None;
         }
-        Some(self.run_of(self.run_of(q, UPPER), LOWER))
+        Some(self.run_of::<LOWER>(self.run_of::<UPPER>(q)))
     }
 
     /// `[^\r\n\p{L}\p{N}]?U*W+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?U+W*(?i:...)?`
@@ -439,7 +496,7 @@ impl Scanner<'_> {
             None
         };
         if let Some(from) = other_from {
-            return self.ascii_run(self.run_of(from, OTHER), b"\r\n/");
+            return self.ascii_run(self.run_of::<OTHER>(from), b"\r\n/");
         }
         let run = self.space_run(p);
         if run.after_newline != 0 {

@@ -26,6 +26,9 @@ pub const OTHER: u8 = 1 << 3;
 pub const UPPER: u8 = 1 << 4;
 /// `[\p{Ll}\p{Lm}\p{Lo}\p{M}]`: o200k's "lower-case word tail".
 pub const LOWER: u8 = 1 << 5;
+/// Not a class: what `ClassTable::byte` says of a byte >= 0x80 (the char must be decoded).
+/// Every ASCII char has a class flag, so no ASCII byte reads as exactly `MULTIBYTE`.
+pub const MULTIBYTE: u8 = 1 << 7;
 
 /// Each flag with the class expression (as written in the OpenAI patterns) that defines it.
 const CLASS_SOURCES: [(u8, &str); 6] = [
@@ -46,7 +49,8 @@ const CODE_POINTS: usize = 0x11_0000;
 
 /// Class flags of every code point, plus the case folds the `(?i:...)` contractions need.
 pub struct ClassTable {
-    ascii: [u8; 128],
+    /// Flags of each ASCII byte; `MULTIBYTE` for bytes >= 0x80.
+    byte: [u8; 256],
     /// `block_of[cp >> 8]` is the index of the 256-entry block holding `cp`'s flags.
     block_of: Box<[u16]>,
     blocks: Box<[u8]>,
@@ -88,8 +92,8 @@ impl ClassTable {
                 }
             }
         }
-        let mut ascii = [0u8; 128];
-        ascii.copy_from_slice(&flat[..128]);
+        let mut byte = [MULTIBYTE; 256];
+        byte[..128].copy_from_slice(&flat[..128]);
 
         let mut block_of = Vec::with_capacity(CODE_POINTS / BLOCK_LEN);
         let mut blocks: Vec<u8> = Vec::new();
@@ -115,17 +119,17 @@ impl ClassTable {
         }
 
         ClassTable {
-            ascii,
+            byte,
             block_of: block_of.into_boxed_slice(),
             blocks: blocks.into_boxed_slice(),
             contraction_folds: contraction_folds.into_boxed_slice(),
         }
     }
 
-    /// Flags of an ASCII byte (`b < 0x80`).
+    /// Flags of an ASCII byte, `MULTIBYTE` for a byte >= 0x80: one load, no branch.
     #[inline(always)]
-    pub fn ascii(&self, b: u8) -> u8 {
-        self.ascii[(b & 0x7F) as usize]
+    pub fn byte(&self, b: u8) -> u8 {
+        self.byte[b as usize]
     }
 
     /// Flags of any code point.
@@ -143,9 +147,9 @@ impl ClassTable {
     /// Flags and UTF-8 length of the character starting at `text[i]` (`i` on a char boundary).
     #[inline(always)]
     pub fn at(&self, text: &[u8], i: usize) -> (u8, usize) {
-        let b0 = text[i];
-        if b0 < 0x80 {
-            (self.ascii(b0), 1)
+        let flags = self.byte(text[i]);
+        if flags != MULTIBYTE {
+            (flags, 1)
         } else {
             let (cp, len) = decode_non_ascii(text, i);
             (self.code_point(cp), len)
@@ -225,11 +229,11 @@ mod tests {
             let f = t.of(c) & (SPACE | LETTER | NUMBER | OTHER);
             assert_eq!(f.count_ones(), 1, "U+{:04X} flags {f:#b}", c as u32);
         }
-        assert_eq!(t.ascii(b' '), SPACE);
-        assert_eq!(t.ascii(b'a'), LETTER | LOWER);
-        assert_eq!(t.ascii(b'Q'), LETTER | UPPER);
-        assert_eq!(t.ascii(b'7'), NUMBER);
-        assert_eq!(t.ascii(b'/'), OTHER);
+        assert_eq!(t.byte(b' '), SPACE);
+        assert_eq!(t.byte(b'a'), LETTER | LOWER);
+        assert_eq!(t.byte(b'Q'), LETTER | UPPER);
+        assert_eq!(t.byte(b'7'), NUMBER);
+        assert_eq!(t.byte(b'/'), OTHER);
         assert_eq!(t.of('\u{3000}'), SPACE);
         assert_eq!(t.of('\u{301}'), OTHER | UPPER | LOWER);
     }
