@@ -213,8 +213,21 @@ impl HfBpe {
         }
         // General path: one unit per byte (byte-level) or per character, looked up in the vocab;
         // unknown units fall back to `<0xXX>` tokens, then to the unk token, else are dropped.
+        // As in Hugging Face's `Word`, a symbol's span is the running sum of the lengths of the
+        // symbols kept so far: a dropped unit shifts later spans left (clamped to the word).
         let table = byte_level_chars();
-        let mut unk: Option<Piece> = None;
+        let limit = word.len() as u32;
+        let mut pos = 0u32;
+        let mut push = |out: &mut Vec<Piece>, id: u32, len: u32| {
+            let start = pos.min(limit);
+            pos += len;
+            out.push(Piece {
+                id,
+                start,
+                end: pos.min(limit).max(start),
+            });
+        };
+        let mut unk: Option<(u32, u32)> = None; // (id, byte length), not pushed yet
         let mut i = 0;
         while i < word.len() {
             let len = match self.opts.alphabet {
@@ -222,13 +235,12 @@ impl HfBpe {
                 Alphabet::Chars => utf8_len(word[i]).min(word.len() - i),
             };
             let unit = &word[i..i + len];
-            let (start, end) = (i as u32, (i + len) as u32);
             i += len;
             if let Some(&id) = self.vocab.get(unit) {
-                if let Some(u) = unk.take() {
-                    out.push(u);
+                if let Some((u, n)) = unk.take() {
+                    push(out, u, n);
                 }
-                out.push(Piece { id, start, end });
+                push(out, id, len as u32);
                 continue;
             }
             if self.opts.byte_fallback {
@@ -240,45 +252,28 @@ impl HfBpe {
                     Alphabet::Chars => unit,
                 };
                 if seen.iter().all(|&b| self.fallback_ids[b as usize] != NONE) {
-                    if let Some(u) = unk.take() {
-                        out.push(u);
+                    if let Some((u, n)) = unk.take() {
+                        push(out, u, n);
                     }
-                    // Each fallback token is given one byte of the unit, clamped to the unit.
-                    for (k, &b) in seen.iter().enumerate() {
-                        let s = (start + k as u32).min(end - 1);
-                        out.push(Piece {
-                            id: self.fallback_ids[b as usize],
-                            start: s,
-                            end: s + 1,
-                        });
+                    for &b in seen {
+                        push(out, self.fallback_ids[b as usize], 1);
                     }
                     continue;
                 }
             }
             if let Some(unk_id) = self.unk_id {
                 unk = match unk {
-                    Some(mut u) if self.opts.fuse_unk => {
-                        u.end = end;
-                        Some(u)
+                    Some((u, n)) if self.opts.fuse_unk => Some((u, n + len as u32)),
+                    Some((u, n)) => {
+                        push(out, u, n);
+                        Some((unk_id, len as u32))
                     }
-                    Some(u) => {
-                        out.push(u);
-                        Some(Piece {
-                            id: unk_id,
-                            start,
-                            end,
-                        })
-                    }
-                    None => Some(Piece {
-                        id: unk_id,
-                        start,
-                        end,
-                    }),
+                    None => Some((unk_id, len as u32)),
                 };
             }
         }
-        if let Some(u) = unk {
-            out.push(u);
+        if let Some((u, n)) = unk {
+            push(out, u, n);
         }
     }
 

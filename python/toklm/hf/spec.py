@@ -63,6 +63,7 @@ class TokenizerSpec:
     decoder_byte_level: bool = True
     padding: dict[str, Any] | None = None
     truncation: dict[str, Any] | None = None
+    source: str = ""  # the file(s) it was read from, for error messages
 
     @property
     def byte_level(self) -> bool:
@@ -272,6 +273,7 @@ def spec_from_tokenizer_json(path: Path) -> TokenizerSpec:
         decoder_byte_level=_decoder_byte_level(data.get("decoder"), f"{path}: decoder"),
         padding=data.get("padding") if isinstance(data.get("padding"), dict) else None,
         truncation=data.get("truncation") if isinstance(data.get("truncation"), dict) else None,
+        source=str(path),
     )
 
 

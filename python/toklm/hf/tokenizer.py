@@ -144,7 +144,9 @@ class Tokenizer:
         self._warned_cleanup = False
         self._id_to_token: dict[int, str] | None = None
         # Named special tokens become special added tokens, as transformers adds them.
-        self._added = list(spec.added)
+        self._added: list[AddedToken] = []
+        for added in spec.added:
+            self._add_token(added)
         present = {t.content for t in self._added}
         for token in self._special.values():
             if token is not None and token not in present:
@@ -180,16 +182,19 @@ class Tokenizer:
         return cls(spec_from_tokenizer_json(Path(path)), name=str(path), **kwargs)
 
     def _add_token(self, token: AddedToken) -> None:
-        """Append an added token; its id is its vocab id if it has one, else the next free id."""
-        if token.id < 0:
-            known = self._spec.vocab.get(token.content)
-            if known is None:
-                known = next((t.id for t in self._added if t.content == token.content), None)
-            if known is None:
-                ids = [len(self._spec.vocab) - 1] + [t.id for t in self._added]
-                known = max(ids) + 1
-            token = replace(token, id=known)
-        self._added.append(token)
+        """Add a token as `tokenizers` does, whatever id it comes with: an added token with the
+        same content keeps its id (the new flags win), else its model vocab id, else the next
+        id after the vocab and all added tokens."""
+        if not token.content:
+            return
+        same = next((k for k, t in enumerate(self._added) if t.content == token.content), None)
+        if same is not None:
+            self._added[same] = replace(token, id=self._added[same].id)
+            return
+        tid = self._spec.vocab.get(token.content)
+        if tid is None:
+            tid = max([len(self._spec.vocab) - 1] + [t.id for t in self._added]) + 1
+        self._added.append(replace(token, id=tid))
 
     def _build(self) -> None:
         spec = self._spec
@@ -209,7 +214,22 @@ class Tokenizer:
             for t in ordered
             if t.content
         ]
-        self._core = _core.HfBpe(
+        try:
+            self._core = self._new_core(spec, added)
+        except ValueError as e:
+            raise ValueError(f"{spec.source or self.name}: {e}") from None
+        self._special_contents = {t.content for t in self._added if t.special}
+        self._stripping_ids = {t.id for t in self._added if t.lstrip or t.rstrip}
+        self._added_by_content = {t.content: t.id for t in self._added}
+        post = spec.post
+        if self._add_bos is not None or self._add_eos is not None or post is None:
+            post = [("template", self._bos_eos_template())]
+        self._post = post
+        self._id_to_token = None
+
+    @staticmethod
+    def _new_core(spec: TokenizerSpec, added: list[Any]) -> Any:
+        return _core.HfBpe(
             list(spec.vocab.items()),
             spec.merges,
             byte_level=spec.byte_level,
@@ -221,13 +241,6 @@ class Tokenizer:
             steps=spec.pre_steps,
             decoder_byte_level=spec.decoder_byte_level,
         )
-        self._special_contents = {t.content for t in self._added if t.special}
-        self._added_by_content = {t.content: t.id for t in self._added}
-        post = spec.post
-        if self._add_bos is not None or self._add_eos is not None or post is None:
-            post = [("template", self._bos_eos_template())]
-        self._post = post
-        self._id_to_token = None
 
     def _bos_eos_template(self) -> Template:
         """transformers' `update_post_processor`: [bos] $A [eos] as asked by add_bos/eos_token."""
@@ -279,10 +292,13 @@ class Tokenizer:
     def convert_tokens_to_ids(self, tokens: str | Iterable[str]) -> Any:
         """Ids of tokens (byte-level strings); unknown ones give `unk_token_id` (None if none)."""
         if isinstance(tokens, str):
-            return self._added_by_content.get(
-                tokens, self._spec.vocab.get(tokens, self.unk_token_id)
-            )
+            tid = self._lookup(tokens)
+            return tid if tid is not None else self.unk_token_id
         return [self.convert_tokens_to_ids(t) for t in tokens]
+
+    def _lookup(self, token: str) -> int | None:
+        tid = self._added_by_content.get(token)
+        return tid if tid is not None else self._spec.vocab.get(token)
 
     def convert_ids_to_tokens(self, ids: Any, skip_special_tokens: bool = False) -> Any:
         """Token strings of ids (None for an id with no token, as transformers).
@@ -301,7 +317,7 @@ class Tokenizer:
 
     def _special_id(self, name: str) -> int | None:
         token = self._special[name]
-        return None if token is None else self.convert_tokens_to_ids(token)
+        return None if token is None else self._lookup(token)
 
     bos_token = property(
         lambda self: self._special["bos_token"], lambda s, v: s._set_special("bos_token", v)
@@ -430,9 +446,13 @@ class Tokenizer:
         offs: list[Any] | None,
         add_special_tokens: bool,
         max_length: int | None,
+        text: str,
+        want_tokens: bool = False,
     ) -> dict[str, list[Any]]:
         """Truncate, then run the post-processors (tokenizers' `post_process` order)."""
         special = [0] * len(ids)
+        trims = offs is not None and any(p[0] == "byte_level" and p[1] for p in self._post)
+        tokens = self._token_strings(text, ids, offs) if (trims or want_tokens) else None
         templates = [p for p in self._post if p[0] == "template"]
         if max_length is not None:
             n_added = sum(p[1].added_count() for p in templates) if add_special_tokens else 0
@@ -450,32 +470,32 @@ class Tokenizer:
                 )
                 ids, special = ids[sl], special[sl]
                 offs = offs[sl] if offs is not None else None
+                tokens = tokens[sl] if tokens is not None else None
         for proc in self._post:
-            if proc[0] == "byte_level" and proc[1] and offs is not None:
-                offs = self._trim_offsets(ids, offs, proc[2])
+            if proc[0] == "byte_level" and proc[1] and offs is not None and tokens is not None:
+                offs = _trim_offsets(tokens, offs, proc[2])
             elif proc[0] == "template" and add_special_tokens:
-                ids, offs, special = _apply_template(proc[1], ids, offs, special)
+                table = self._tokens() if tokens is not None else {}
+                ids, offs, special, tokens = _apply_template(
+                    proc[1], ids, offs, special, tokens, table
+                )
         out: dict[str, list[Any]] = {"input_ids": ids, "special_tokens_mask": special}
         if offs is not None:
             out["offset_mapping"] = offs
+        if tokens is not None:
+            out["tokens"] = tokens
         return out
 
-    def _trim_offsets(self, ids: list[int], offs: list[Any], add_prefix_space: bool) -> list[Any]:
-        """tokenizers' ByteLevel `process_offsets`: drop leading/trailing spaces from offsets."""
+    def _token_strings(self, text: str, ids: list[int], offs: list[Any] | None) -> list[str]:
+        """Token strings as `tokenizers` has them: an added token that strips spaces around it
+        (lstrip/rstrip) is the text it matched, spaces included."""
         table = self._tokens()
-        out = []
-        for i, (tid, (start, end)) in enumerate(zip(ids, offs, strict=True)):
-            token = table.get(tid, "")
-            lead = len(token) - len(token.lstrip(_SPACES))
-            trail = len(token) - len(token.rstrip(_SPACES))
-            if lead and (i == 0 or start == 0) and add_prefix_space and lead == 1:
-                lead = 0
-            if lead:
-                start = min(start + lead, end)
-            if trail and end >= trail:
-                end = max(end - trail, start)
-            out.append((start, end))
-        return out
+        if not self._stripping_ids or offs is None:
+            return [table.get(i, "") for i in ids]
+        return [
+            text[s:e] if i in self._stripping_ids else table.get(i, "")
+            for i, (s, e) in zip(ids, offs, strict=True)
+        ]
 
     def __call__(
         self,
@@ -506,7 +526,7 @@ class Tokenizer:
         ids_list, offs_list = self._encode_raw_batch(texts, return_offsets_mapping, DEFAULT_THREADS)
         encs = [
             self._post_process(
-                ids, offs_list[i] if offs_list else None, add_special_tokens, trunc_len
+                ids, offs_list[i] if offs_list else None, add_special_tokens, trunc_len, texts[i]
             )
             for i, ids in enumerate(ids_list)
         ]
@@ -636,17 +656,23 @@ class Tokenizer:
         >>> tok.tokenize("Hello world")  # doctest: +SKIP
         ['Hello', 'Ġworld']
         """
-        ids = self.encode(text, add_special_tokens=add_special_tokens)
-        table = self._tokens()
-        return [table[i] for i in ids]
+        ids, offs = self._encode_raw(text, bool(self._stripping_ids))
+        enc = self._post_process(ids, offs, add_special_tokens, None, text, want_tokens=True)
+        return enc["tokens"]
 
     # ---- decoding ----------------------------------------------------------------------------
 
     def decode_bytes(self, ids: Sequence[int], skip_special_tokens: bool = False) -> bytes:
         """The bytes the tokens stand for; UnknownTokenIdError names an id with no token."""
+        ids = [int(i) for i in ids]
         try:
-            return self._core.decode_bytes([int(i) for i in ids], skip_special_tokens)
-        except (ValueError, OverflowError) as e:
+            return self._core.decode_bytes(ids, skip_special_tokens)
+        except OverflowError:
+            bad = next(i for i in ids if not 0 <= i < 2**32)
+            raise UnknownTokenIdError(
+                f"{self.name}: token id {bad} is not in the vocabulary"
+            ) from None
+        except ValueError as e:
             raise UnknownTokenIdError(f"{self.name}: {e}") from None
 
     def decode_single_token_bytes(self, token_id: int) -> bytes:
@@ -735,24 +761,53 @@ _SPACES = (
 )
 
 
+def _trim_offsets(tokens: list[str], offs: list[Any], add_prefix_space: bool) -> list[Any]:
+    """tokenizers' ByteLevel `process_offsets`: drop leading/trailing spaces from offsets."""
+    out = []
+    for i, (token, (start, end)) in enumerate(zip(tokens, offs, strict=True)):
+        lead = len(token) - len(token.lstrip(_SPACES))
+        trail = len(token) - len(token.rstrip(_SPACES))
+        if lead and (i == 0 or start == 0) and add_prefix_space and lead == 1:
+            lead = 0
+        if lead:
+            start = min(start + lead, end)
+        if trail and end >= trail:
+            end = max(end - trail, start)
+        out.append((start, end))
+    return out
+
+
 def _apply_template(
-    template: Template, ids: list[int], offs: list[Any] | None, special: list[int]
-) -> tuple[list[int], list[Any] | None, list[int]]:
+    template: Template,
+    ids: list[int],
+    offs: list[Any] | None,
+    special: list[int],
+    tokens: list[str] | None,
+    table: dict[int, str],
+) -> tuple[list[int], list[Any] | None, list[int], list[str] | None]:
+    """TemplateProcessing of one sequence: special tokens get offsets (0, 0) and mask 1."""
     new_ids: list[int] = []
     new_offs: list[Any] = []
     new_special: list[int] = []
+    new_tokens: list[str] = []
     for name, _type_id, is_seq in template.items:
         if is_seq:
             new_ids += ids
             new_special += special
-            if offs is not None:
-                new_offs += offs
+            new_offs += offs or []
+            new_tokens += tokens or []
         else:
             extra = template.special_ids[name]
             new_ids += extra
             new_special += [1] * len(extra)
             new_offs += [(0, 0)] * len(extra)
-    return new_ids, (new_offs if offs is not None else None), new_special
+            new_tokens += [table.get(i, "") for i in extra]
+    return (
+        new_ids,
+        new_offs if offs is not None else None,
+        new_special,
+        new_tokens if tokens is not None else None,
+    )
 
 
 def _to_list(obj: Any) -> Any:
