@@ -8,7 +8,7 @@
 //! 0.8.12); a version bump cannot make the scanners and fancy-regex drift apart.
 //!
 //! Storage: a direct table for ASCII and a two-level table for the rest (code point >> 8 picks a
-//! deduplicated 256-entry block), about 40 KB in all.
+//! deduplicated 256-entry block), about 45 KB in all (built in ~6 ms).
 
 use std::sync::LazyLock;
 
