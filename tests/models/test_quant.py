@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from toklm.models import AutoModelForCausalLM
-from toklm.models.quant import Int8Linear
+from toklm.models.quant import Bf16Linear, Int8Linear
 
 from .conftest import gpt2_config, neox_config, save_hf, torch
 
@@ -30,3 +30,23 @@ def test_int8_error_is_bounded(tmp_path, make, E):
         assert (last - ref[:, 37:]).abs().max() <= 0.05 * ref.abs().max()
         assert abs(model.perplexity(ids) / ppl - 1) < 0.01
         assert model.generate(ids[:, :5], max_new_tokens=4).shape == (1, 9)
+
+
+def test_bf16_weights_with_fp32_activations(tmp_path):
+    hf = save_hf(gpt2_config(vocab_size=300, n_embd=64, initializer_range=0.05), tmp_path)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, quantize="bf16")
+    linears = [m for m in model.modules() if isinstance(m, Bf16Linear)]
+    assert len(linears) == 4 * 2 + 1
+    ids = torch.randint(0, 300, (2, 30), generator=torch.Generator().manual_seed(0))
+    # Reference: transformers with every projection weight rounded to bf16, computed in fp32;
+    # the tied head rounds its copy of wte (the embedding lookup keeps fp32).
+    with torch.no_grad():
+        for name, p in hf.named_parameters():
+            if name.endswith("weight") and (".attn." in name or ".mlp." in name):
+                p.copy_(p.bfloat16().float())
+        hidden = hf.transformer(ids).last_hidden_state
+        ref = hidden @ hf.transformer.wte.weight.bfloat16().float().T
+    assert (model(ids).logits - ref).abs().max() <= 1e-4
+    assert model(ids).logits.dtype == torch.float32
+    with pytest.raises(ValueError, match="leave dtype='float32'"):
+        AutoModelForCausalLM.from_pretrained(tmp_path, dtype="bf16", quantize="bf16")

@@ -62,7 +62,11 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         help="a checkpoint directory or a Hugging Face repo id in the local hub cache",
     )
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
-    p.add_argument("--int8", action="store_true", help="int8 weight-only quantized linear layers")
+    p.add_argument(
+        "--quantize",
+        choices=("int8", "bf16"),
+        help="weight-only: int8 per channel, or bf16 weights with fp32 activations",
+    )
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
     p.add_argument("--revision", default="main", help="hub revision (default main)")
 

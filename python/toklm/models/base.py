@@ -169,8 +169,10 @@ class CausalLM(nn.Module):
         >>> model = AutoModelForCausalLM.from_pretrained("gpt2", dtype="bf16")  # doctest: +SKIP
         """
         torch_dtype = parse_dtype(dtype)
-        if quantize not in (None, "int8"):
-            raise ValueError(f"quantize={quantize!r} is not supported; use None or 'int8'")
+        if quantize not in (None, "int8", "bf16"):
+            raise ValueError(f"quantize={quantize!r} is not supported; use None, 'int8' or 'bf16'")
+        if quantize == "bf16" and torch_dtype != torch.float32:
+            raise ValueError("quantize='bf16' keeps activations in float32: leave dtype='float32'")
         directory = resolve_checkpoint_dir(path_or_repo_id, revision)
         config_path = directory / "config.json"
         raw = read_json(config_path)
@@ -183,10 +185,10 @@ class CausalLM(nn.Module):
             model = model_cls(config)
         model.load_state_dict(state, strict=True, assign=True)
         model.finish_loading()
-        if quantize == "int8":
-            from .quant import quantize_int8
+        if quantize is not None:
+            from .quant import quantize as quantize_weights
 
-            quantize_int8(model)
+            quantize_weights(model, quantize)
         gen_path = directory / "generation_config.json"
         gen = read_json(gen_path) if gen_path.is_file() else None
         model.generation_defaults = GenerationDefaults.from_configs(raw, gen)

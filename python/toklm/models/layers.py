@@ -26,6 +26,9 @@ class Linear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight, self.bias)
 
+    def weight_bytes(self) -> int:
+        return self.weight.numel() * self.weight.element_size()
+
 
 class LayerNorm(nn.Module):
     def __init__(self, dim: int, eps: float) -> None:

@@ -1,9 +1,14 @@
-"""int8 weight-only quantization (symmetric, one scale per output channel).
+"""Weight-only quantization: fewer bytes per weight, activations stay floating point.
 
-w ~= w_int8 * scale[:, None], scale = max|w_row| / 127 rounded *up* to bf16, so the bf16 scale the
-CPU kernel uses is the one the weights were rounded with. Activations stay in floating point. On
-CPU, small batches use `torch._weight_int8pack_mm` (bf16 activations, reads 1 byte per weight);
-larger ones (prefill) dequantize the layer and run an ordinary GEMM.
+int8: symmetric, one scale per output channel. w ~= w_int8 * scale[:, None], with scale =
+max|w_row| / 127 rounded *up* to bf16, so the bf16 scale the CPU kernel uses is the one the weights
+were rounded with. On CPU, small batches use `torch._weight_int8pack_mm` (bf16 activations, reads
+1 byte per weight); larger ones (prefill) dequantize the layer and run an ordinary GEMM.
+
+bf16: weights rounded to bf16 (2 bytes), activations and accumulation fp32. On x86 CPUs the layer
+runs fbgemm's half-precision-weight GEMM (`quantized::linear_dynamic_fp16`): every bf16 value in
+fp16's range is exactly an fp16 value, and fbgemm widens them on the fly, which AVX2 CPUs do far
+faster than torch's bf16 matmul. Elsewhere it falls back to torch's bf16 `F.linear`.
 """
 
 from __future__ import annotations
@@ -56,14 +61,62 @@ class Int8Linear(nn.Module):
             y = y + self.bias
         return y.view(*shape[:-1], self.out_features)
 
+    def weight_bytes(self) -> int:
+        return self.weight.numel() + 4 * self.scale.numel()
 
-def quantize_int8(model: nn.Module) -> nn.Module:
-    """Replace every `Linear` in `model` (the LM head included) by an `Int8Linear`, in place.
 
-    >>> quantize_int8(model)  # doctest: +SKIP
+_FP16_MAX = 65504.0
+
+
+def _fbgemm_half_available() -> bool:
+    try:
+        packed = torch.ops.quantized.linear_prepack_fp16(torch.ones(8, 8), None)
+        torch.ops.quantized.linear_dynamic_fp16(torch.ones(1, 8), packed)
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return False
+    return True
+
+
+class Bf16Linear(nn.Module):
+    """A `Linear` with bf16-rounded weights and fp32 activations (see the module docstring)."""
+
+    def __init__(self, linear: Linear, use_fbgemm: bool) -> None:
+        super().__init__()
+        w = linear.weight.detach().to(torch.bfloat16)  # [out, in]
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        big = float(w.abs().max()) if w.numel() else 0.0
+        self.packed = None
+        self.weight: torch.Tensor | None = None
+        self.bias = linear.bias
+        if use_fbgemm and w.device.type == "cpu" and big <= _FP16_MAX:
+            bias = None if linear.bias is None else linear.bias.detach().float()
+            self.packed = torch.ops.quantized.linear_prepack_fp16(w.float(), bias)
+        else:
+            self.weight = w.contiguous()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.packed is not None:  # fp32 in, fp32 out, bias included
+            return torch.ops.quantized.linear_dynamic_fp16(x.float(), self.packed).to(x.dtype)
+        assert self.weight is not None
+        y = F.linear(x.to(torch.bfloat16), self.weight).to(x.dtype)
+        return y + self.bias if self.bias is not None else y
+
+    def weight_bytes(self) -> int:
+        return 2 * self.in_features * self.out_features
+
+
+def quantize(model: nn.Module, mode: str) -> nn.Module:
+    """Replace every `Linear` in `model` (the LM head included), in place, by an `Int8Linear`
+    (mode "int8") or a `Bf16Linear` (mode "bf16").
+
+    >>> quantize(model, "int8")  # doctest: +SKIP
     """
+    if mode not in ("int8", "bf16"):
+        raise ValueError(f"quantize={mode!r} is not supported; use None, 'int8' or 'bf16'")
+    fbgemm = mode == "bf16" and _fbgemm_half_available()
     for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, Linear):
-                setattr(module, child_name, Int8Linear(child))
+                new = Int8Linear(child) if mode == "int8" else Bf16Linear(child, fbgemm)
+                setattr(module, child_name, new)
     return model
