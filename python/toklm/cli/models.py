@@ -86,7 +86,7 @@ def _load(args: argparse.Namespace) -> Any:
         return AutoModelForCausalLM.from_pretrained(
             args.model,
             dtype=args.dtype,
-            quantize="int8" if args.int8 else None,
+            quantize=args.quantize,
             revision=args.revision,
         )
     except FileNotFoundError as e:
