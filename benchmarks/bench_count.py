@@ -97,7 +97,8 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=1024, help="size of the generated file")
     ap.add_argument("--file", help="count this file instead of generating one")
     ap.add_argument("-e", "--encoding", default="cl100k_base")
-    ap.add_argument("--skip-tiktoken-lines", action="store_true", help="the slowest contender")
+    ap.add_argument("--skip-tiktoken-lines", action="store_true", help="leave out the line loop")
+    ap.add_argument("--skip-tiktoken-batch", action="store_true", help="leave out the batch loop")
     ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)  # KIND FILE ENCODING
     args = ap.parse_args()
     if args.worker:
@@ -123,7 +124,8 @@ def main() -> None:
     rows = []
     out, seconds, rss = run_child([*cli, "count", "--quiet", "-e", args.encoding, "-i", str(path)])
     rows.append(("toklm count (exact, whole file)", seconds, rss, int(out)))
-    kinds = ["tiktoken-batch"] + ([] if args.skip_tiktoken_lines else ["tiktoken-lines"])
+    kinds = [] if args.skip_tiktoken_batch else ["tiktoken-batch"]
+    kinds += [] if args.skip_tiktoken_lines else ["tiktoken-lines"]
     labels = {
         "tiktoken-lines": "tiktoken, line by line",
         "tiktoken-batch": f"tiktoken, batch of {BATCH_LINES:,} lines x8",
