@@ -335,9 +335,10 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
 // ---- Hugging Face BPE (hf_bpe.rs) ----
 
 use crate::hf_bpe::{
-    byte_to_char_offsets, AddedMatcher, AddedToken, Alphabet, BpeOptions, Encoded, HfBpe,
-    HfPipeline, PreStep, Scratch, TokenTable,
+    byte_to_char_offsets, parse_merges_txt, AddedMatcher, AddedToken, Alphabet, BpeOptions,
+    Encoded, HfBpe, HfPipeline, PreStep, Scratch, TokenTable,
 };
+use pyo3::types::PyString;
 
 /// The native half of `toklm.hf.Tokenizer`: added tokens, pre-tokenizers and the BPE model of a
 /// `tokenizer.json` (normalization, post-processing and the API live in Python).
@@ -350,28 +351,114 @@ pub struct PyHfBpe {
 /// Token ids with their (start, end) character offsets.
 type IdsOffsets = (Vec<u32>, Vec<(u32, u32)>);
 
-fn hf_ids_offsets<'py>(
-    py: Python<'py>,
-    text: &str,
-    mut enc: Encoded,
-) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-    byte_to_char_offsets(text, &mut enc.offsets);
-    Ok((PyList::new(py, enc.ids)?, PyList::new(py, enc.offsets)?))
+/// `{token: id}`; entries whose id is not an int are skipped, as `tokenizers` reads vocab.json.
+fn hf_vocab(vocab: &Bound<'_, PyDict>) -> PyResult<Vec<(String, u32)>> {
+    let mut out = Vec::with_capacity(vocab.len());
+    for (k, v) in vocab.iter() {
+        let token: String = k
+            .extract()
+            .map_err(|_| PyTypeError::new_err(format!("vocab keys must be str, got {k}")))?;
+        if v.is_instance_of::<pyo3::types::PyBool>() || !v.is_instance_of::<pyo3::types::PyInt>() {
+            if v.is_instance_of::<pyo3::types::PyFloat>() {
+                return Err(value_error(format!(
+                    "vocab[{token:?}] = {v} is not an integer id"
+                )));
+            }
+            continue;
+        }
+        let id: u32 = v.extract().map_err(|_| {
+            value_error(format!("vocab[{token:?}] = {v} is not an id in 0..2**32-1"))
+        })?;
+        out.push((token, id));
+    }
+    Ok(out)
+}
+
+/// Merges as `tokenizer.json` lists them ("a b" or ["a", "b"]), or the text of a merges.txt
+/// (then also the line of each merge, for error messages).
+type Merges = (crate::hf_bpe::MergeList, Option<Vec<usize>>);
+
+fn hf_merges(merges: &Bound<'_, PyAny>) -> PyResult<Merges> {
+    if let Ok(text) = merges.cast::<PyString>() {
+        let (m, lines) = parse_merges_txt(text.to_str()?).map_err(value_error)?;
+        return Ok((m, Some(lines)));
+    }
+    let list = merges
+        .cast::<PyList>()
+        .map_err(|_| PyTypeError::new_err("merges must be a list or the text of merges.txt"))?;
+    let mut out = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let pair = if let Ok(s) = item.cast::<PyString>() {
+            let s = s.to_str()?;
+            let mut parts = s.split(' ');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(a), Some(b), None) => Some((a.to_string(), b.to_string())),
+                _ => None,
+            }
+        } else {
+            item.extract::<(String, String)>().ok()
+        };
+        match pair {
+            Some(p) => out.push(p),
+            None => {
+                return Err(value_error(format!(
+                    "merges[{i}]: expected two tokens ('a b' or ['a', 'b']), got {item}"
+                )))
+            }
+        }
+    }
+    Ok((out, None))
+}
+
+/// Run `f` over `texts` on `num_threads` threads in chunks, each chunk with a pooled scratch.
+fn hf_par<R: Send>(
+    pipeline: &HfPipeline,
+    texts: &[PyBackedStr],
+    num_threads: usize,
+    f: impl Fn(&mut Scratch, &str) -> Result<R, String> + Sync,
+) -> Result<Vec<R>, String> {
+    let run = |chunk: &[PyBackedStr]| {
+        pipeline.with_scratch(|s| chunk.iter().map(|t| f(s, t)).collect::<Result<Vec<R>, _>>())
+    };
+    if num_threads <= 1 || texts.len() <= 1 {
+        return run(texts);
+    }
+    let size = texts.len().div_ceil(num_threads * 4).max(1);
+    let parts: Vec<Result<Vec<R>, String>> = texts.par_chunks(size).map(run).collect();
+    let mut out = Vec::with_capacity(texts.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+impl PyHfBpe {
+    /// Ids and character offsets, trimmed as ByteLevel's post-processor does when `trim` is
+    /// Some(add_prefix_space).
+    fn ids_offsets(&self, text: &str, enc: Encoded, trim: Option<bool>) -> IdsOffsets {
+        let (ids, mut offsets) = (enc.ids, enc.offsets);
+        match trim {
+            Some(prefix) => self.table.trim_offsets(text, &ids, &mut offsets, prefix),
+            None => byte_to_char_offsets(text, &mut offsets),
+        }
+        (ids, offsets)
+    }
 }
 
 #[pymethods]
 impl PyHfBpe {
-    /// `added`: (id, content, single_word, lstrip, rstrip, normalized, special), with the content
-    /// of normalized tokens already normalized. `steps`: ("split", pattern, is_regex, behavior,
-    /// invert) or ("byte_level", "", use_regex, "", add_prefix_space).
+    /// `vocab`: {token: id}. `merges`: "a b" strings or [a, b] pairs in priority order, or the
+    /// text of a merges.txt. `added`: (id, content, single_word, lstrip, rstrip, normalized,
+    /// special), the content of normalized tokens already normalized. `steps`: ("split",
+    /// pattern, is_regex, behavior, invert) or ("byte_level", "", use_regex, "", add_prefix_space).
     #[new]
     #[pyo3(signature = (vocab, merges, *, byte_level, ignore_merges, byte_fallback, unk_token,
         fuse_unk, added, steps, decoder_byte_level))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        vocab: Vec<(String, u32)>,
-        merges: Vec<(String, String)>,
+        vocab: &Bound<'_, PyDict>,
+        merges: &Bound<'_, PyAny>,
         byte_level: bool,
         ignore_merges: bool,
         byte_fallback: bool,
@@ -381,6 +468,8 @@ impl PyHfBpe {
         steps: Vec<(String, String, bool, String, bool)>,
         decoder_byte_level: bool,
     ) -> PyResult<Self> {
+        let vocab = hf_vocab(vocab)?;
+        let (merges, merge_lines) = hf_merges(merges)?;
         py.detach(|| {
             let alphabet = if byte_level {
                 Alphabet::ByteLevel
@@ -394,7 +483,7 @@ impl PyHfBpe {
                 unk_token,
                 fuse_unk,
             };
-            let model = HfBpe::new(&vocab, &merges, opts)?;
+            let model = HfBpe::with_merge_lines(&vocab, &merges, merge_lines.as_deref(), opts)?;
             let steps = steps
                 .iter()
                 .map(
@@ -422,13 +511,16 @@ impl PyHfBpe {
             }
             let entries = vocab.iter().map(|(s, id)| (s.as_str(), *id, false));
             let added_entries = added.iter().map(|a| (a.1.as_str(), a.0, a.6));
-            let table = TokenTable::new(entries.chain(added_entries), decoder_byte_level);
-            let pipeline = HfPipeline {
+            let mut table = TokenTable::new(entries.chain(added_entries), decoder_byte_level);
+            for a in added.iter().filter(|a| a.3 || a.4) {
+                table.set_stripping(a.0);
+            }
+            let pipeline = HfPipeline::new(
                 model,
-                raw_added: AddedMatcher::new(raw),
-                normalized_added: AddedMatcher::new(normalized),
+                AddedMatcher::new(raw),
+                AddedMatcher::new(normalized),
                 steps,
-            };
+            );
             Ok::<_, String>(PyHfBpe { pipeline, table })
         })
         .map_err(value_error)
@@ -445,91 +537,68 @@ impl PyHfBpe {
         let enc = py
             .detach(|| {
                 self.pipeline
-                    .encode(text, raw_stage, false, &mut Scratch::default())
+                    .with_scratch(|s| self.pipeline.encode(text, raw_stage, false, s))
             })
             .map_err(value_error)?;
         PyList::new(py, enc.ids)
     }
 
-    /// Token ids and their (start, end) character offsets in `text`.
-    #[pyo3(signature = (text, raw_stage = true))]
-    fn encode_with_offsets<'py>(
+    /// Token ids and their (start, end) character offsets in `text`, trimmed as ByteLevel's
+    /// post-processor does when `trim` is given (its add_prefix_space).
+    #[pyo3(signature = (text, raw_stage = true, trim = None))]
+    fn encode_with_offsets(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         text: &str,
         raw_stage: bool,
-    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-        let enc = py
-            .detach(|| {
-                self.pipeline
-                    .encode(text, raw_stage, true, &mut Scratch::default())
-            })
-            .map_err(value_error)?;
-        hf_ids_offsets(py, text, enc)
+        trim: Option<bool>,
+    ) -> PyResult<IdsOffsets> {
+        py.detach(|| {
+            self.pipeline
+                .with_scratch(|s| self.pipeline.encode(text, raw_stage, true, s))
+                .map(|enc| self.ids_offsets(text, enc, trim))
+        })
+        .map_err(value_error)
     }
 
     fn count(&self, py: Python<'_>, text: &str) -> PyResult<usize> {
         py.detach(|| {
             self.pipeline
-                .encode(text, true, false, &mut Scratch::default())
+                .with_scratch(|s| self.pipeline.encode(text, true, false, s))
         })
         .map(|e| e.ids.len())
         .map_err(value_error)
     }
 
-    /// Token ids of many texts (all with `raw_stage`), on `num_threads` threads.
+    /// Token ids of many texts (all with the raw stage), on `num_threads` threads.
     fn encode_batch<'py>(
         &self,
         py: Python<'py>,
         texts: Vec<PyBackedStr>,
         num_threads: usize,
     ) -> PyResult<Bound<'py, PyList>> {
-        let encode = |s: &mut Scratch, t: &PyBackedStr| {
-            self.pipeline.encode(t, true, false, s).map(|e| e.ids)
-        };
         let results = py.detach(|| {
-            if num_threads <= 1 || texts.len() <= 1 {
-                let mut scratch = Scratch::default();
-                texts
-                    .iter()
-                    .map(|t| encode(&mut scratch, t))
-                    .collect::<Result<Vec<_>, _>>()
-            } else {
-                texts
-                    .par_iter()
-                    .map_init(Scratch::default, encode)
-                    .collect()
-            }
+            hf_par(&self.pipeline, &texts, num_threads, |s, t| {
+                self.pipeline.encode(t, true, false, s).map(|e| e.ids)
+            })
         });
         PyList::new(py, results.map_err(value_error)?)
     }
 
     /// Token ids and character offsets of many texts, on `num_threads` threads.
+    #[pyo3(signature = (texts, num_threads, trim = None))]
     fn encode_batch_with_offsets(
         &self,
         py: Python<'_>,
         texts: Vec<PyBackedStr>,
         num_threads: usize,
+        trim: Option<bool>,
     ) -> PyResult<Vec<IdsOffsets>> {
-        let encode = |s: &mut Scratch, t: &PyBackedStr| {
-            self.pipeline.encode(t, true, true, s).map(|mut e| {
-                byte_to_char_offsets(t, &mut e.offsets);
-                (e.ids, e.offsets)
-            })
-        };
         py.detach(|| {
-            if num_threads <= 1 || texts.len() <= 1 {
-                let mut scratch = Scratch::default();
-                texts
-                    .iter()
-                    .map(|t| encode(&mut scratch, t))
-                    .collect::<Result<Vec<_>, _>>()
-            } else {
-                texts
-                    .par_iter()
-                    .map_init(Scratch::default, encode)
-                    .collect()
-            }
+            hf_par(&self.pipeline, &texts, num_threads, |s, t| {
+                let enc = self.pipeline.encode(t, true, true, s)?;
+                Ok(self.ids_offsets(t, enc, trim))
+            })
         })
         .map_err(value_error)
     }
@@ -557,9 +626,7 @@ impl PyHfBpe {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let mut out = Vec::with_capacity(ids.len() * 4);
         py.detach(|| self.table.decode_into(&ids, skip_special, &mut out))
-            .map_err(|id| {
-                PyValueError::new_err(format!("token id {id} is not in the vocabulary"))
-            })?;
+            .map_err(|id| value_error(format!("token id {id} is not in the vocabulary")))?;
         Ok(PyBytes::new(py, &out))
     }
 

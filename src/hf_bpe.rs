@@ -19,6 +19,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Mutex;
 
 use rustc_hash::FxHashMap;
 
@@ -72,15 +73,53 @@ pub fn byte_level_chars() -> [char; 256] {
 
 /// The bytes a byte-level string stands for, or None if some character is outside the alphabet.
 pub fn decode_byte_level(s: &str) -> Option<Vec<u8>> {
-    s.chars()
-        .map(|c| {
-            CHAR_BYTES
-                .get(c as usize)
-                .copied()
-                .filter(|&b| b != NONE)
-                .map(|b| b as u8)
-        })
-        .collect()
+    let mut out = Vec::with_capacity(s.len());
+    decode_byte_level_into(s, &mut out).then_some(out)
+}
+
+/// `decode_byte_level` into `out` (cleared first); false if a character is outside the alphabet.
+fn decode_byte_level_into(s: &str, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    for c in s.chars() {
+        match CHAR_BYTES.get(c as usize) {
+            Some(&b) if b != NONE => out.push(b as u8),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Merges in priority order, as pairs of token strings.
+pub type MergeList = Vec<(String, String)>;
+
+/// GPT-2's `merges.txt`: `#version` lines are skipped, every other line is "left right".
+/// Returns the merges and the 1-based line number of each; errors name the line.
+pub fn parse_merges_txt(text: &str) -> Result<(MergeList, Vec<usize>), String> {
+    let mut merges = Vec::new();
+    let mut lines = Vec::new();
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    if body.is_empty() && text.len() <= 1 {
+        return Ok((merges, lines));
+    }
+    for (i, line) in body.split('\n').enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.starts_with("#version") {
+            continue;
+        }
+        let mut parts = line.split(' ');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(a), Some(b), None) => merges.push((a.to_string(), b.to_string())),
+            _ => {
+                let shown: String = line.chars().take(80).collect();
+                return Err(format!(
+                    "line {}: a merge must be two tokens separated by one space, got {shown:?}",
+                    i + 1
+                ));
+            }
+        }
+        lines.push(i + 1);
+    }
+    Ok((merges, lines))
 }
 
 /// How a word is cut into the symbols BPE starts from.
@@ -137,33 +176,57 @@ impl HfBpe {
         merges: &[(String, String)],
         opts: BpeOptions,
     ) -> Result<Self, String> {
-        let by_string: FxHashMap<&str, u32> =
-            vocab.iter().map(|(s, id)| (s.as_str(), *id)).collect();
-        let mut bytes_vocab = FxHashMap::default();
+        Self::with_merge_lines(vocab, merges, None, opts)
+    }
+
+    /// `new`, with errors naming `merge_lines[i]` (a line of merges.txt) instead of merge `i`.
+    pub fn with_merge_lines(
+        vocab: &[(String, u32)],
+        merges: &[(String, String)],
+        merge_lines: Option<&[usize]>,
+        opts: BpeOptions,
+    ) -> Result<Self, String> {
+        let mut by_string: FxHashMap<&str, u32> = FxHashMap::default();
+        by_string.reserve(vocab.len());
+        by_string.extend(vocab.iter().map(|(s, id)| (s.as_str(), *id)));
+        let mut bytes_vocab: FxHashMap<Box<[u8]>, u32> = FxHashMap::default();
+        bytes_vocab.reserve(vocab.len());
         let mut byte_ids = [NONE; 256];
+        let mut buf = Vec::new();
         for (s, id) in vocab {
-            let key = match opts.alphabet {
+            let key: &[u8] = match opts.alphabet {
                 // Entries outside the byte-level alphabet can never be formed from input bytes.
-                Alphabet::ByteLevel => match decode_byte_level(s) {
-                    Some(b) => b,
-                    None => continue,
-                },
-                Alphabet::Chars => s.as_bytes().to_vec(),
+                Alphabet::ByteLevel => {
+                    if !decode_byte_level_into(s, &mut buf) {
+                        continue;
+                    }
+                    &buf
+                }
+                Alphabet::Chars => s.as_bytes(),
             };
             if opts.alphabet == Alphabet::ByteLevel && key.len() == 1 {
                 byte_ids[key[0] as usize] = *id;
             }
-            bytes_vocab.insert(key.into_boxed_slice(), *id);
+            bytes_vocab.insert(key.into(), *id);
         }
         let mut ranks = FxHashMap::default();
+        ranks.reserve(merges.len());
         let mut merged = Vec::with_capacity(merges.len());
+        let mut joined = String::new();
         for (rank, (a, b)) in merges.iter().enumerate() {
+            joined.clear();
+            joined.push_str(a);
+            joined.push_str(b);
             let look = |t: &str| {
                 by_string.get(t).copied().ok_or_else(|| {
-                    format!("merge {rank} ({a:?} {b:?}): token {t:?} is not in the vocab")
+                    let at = match merge_lines.and_then(|l| l.get(rank)) {
+                        Some(line) => format!("line {line}"),
+                        None => format!("merge {rank}"),
+                    };
+                    format!("{at} ({a:?} {b:?}): token {t:?} is not in the vocab")
                 })
             };
-            let (ia, ib, inew) = (look(a)?, look(b)?, look(&format!("{a}{b}"))?);
+            let (ia, ib, inew) = (look(a)?, look(b)?, look(&joined)?);
             // A later duplicate of a pair overrides the earlier one, as in Hugging Face's HashMap.
             ranks.insert(pair_key(ia, ib), rank as u32);
             merged.push(inew);
@@ -456,6 +519,8 @@ pub struct AddedMatcher {
     /// node -> index in `tokens` of the token ending there, or NONE.
     terminal: Vec<u32>,
     first_byte: [bool; 256],
+    /// The first byte of every token, when they all share it.
+    only_first: Option<u8>,
     word_char: Option<fancy_regex::Regex>,
 }
 
@@ -492,11 +557,14 @@ impl AddedMatcher {
             .iter()
             .any(|t| t.single_word)
             .then(|| fancy_regex::Regex::new(r"\w").expect("valid regex"));
+        let firsts: Vec<u8> = (0..=255u8).filter(|&b| first_byte[b as usize]).collect();
+        let only_first = (firsts.len() == 1).then(|| firsts[0]);
         AddedMatcher {
             tokens,
             children,
             terminal,
             first_byte,
+            only_first,
             word_char,
         }
     }
@@ -541,9 +609,17 @@ impl AddedMatcher {
         let mut start_offset = 0;
         let mut at = 0;
         while at < bytes.len() {
-            if !self.first_byte[bytes[at] as usize] {
-                at += 1;
-                continue;
+            // Skip to the next byte that can start a token (one compare per byte when all
+            // tokens start with the same byte, which the compiler vectorizes).
+            let skip = match self.only_first {
+                Some(first) => bytes[at..].iter().position(|&b| b == first),
+                None => bytes[at..]
+                    .iter()
+                    .position(|&b| self.first_byte[b as usize]),
+            };
+            match skip {
+                Some(k) => at += k,
+                None => break,
             }
             let Some((stop0, t)) = self.longest_at(bytes, at) else {
                 at += 1;
@@ -744,7 +820,12 @@ pub struct HfPipeline {
     /// Added tokens matched on the normalized text (their content normalized by the caller).
     pub normalized_added: AddedMatcher,
     pub steps: Vec<PreStep>,
+    /// Idle scratch buffers (with their word caches), reused across calls and threads.
+    pool: Mutex<Vec<Scratch>>,
 }
+
+/// At most this many idle scratch buffers are kept (each holds a word cache).
+const POOL_SIZE: usize = 16;
 
 /// Token ids and, when asked for, their byte spans in the encoded text.
 #[derive(Default, Debug, Clone, PartialEq, Eq)]
@@ -754,6 +835,35 @@ pub struct Encoded {
 }
 
 impl HfPipeline {
+    pub fn new(
+        model: HfBpe,
+        raw_added: AddedMatcher,
+        normalized_added: AddedMatcher,
+        steps: Vec<PreStep>,
+    ) -> Self {
+        HfPipeline {
+            model,
+            raw_added,
+            normalized_added,
+            steps,
+            pool: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Run `f` with a scratch buffer from the pool (a fresh one when all are in use), so that
+    /// word caches stay warm across calls; any number of threads may call this at once.
+    pub fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
+        let taken = self.pool.lock().map(|mut p| p.pop()).unwrap_or(None);
+        let mut scratch = taken.unwrap_or_default();
+        let out = f(&mut scratch);
+        if let Ok(mut pool) = self.pool.lock() {
+            if pool.len() < POOL_SIZE {
+                pool.push(scratch);
+            }
+        }
+        out
+    }
+
     /// Encode `text`. With `raw_stage`, added tokens with `normalized: false` are matched first
     /// (pass false when the caller already cut them out and normalized the rest).
     pub fn encode(
@@ -948,6 +1058,23 @@ impl HfPipeline {
 pub struct TokenTable {
     bytes: Vec<Option<Box<[u8]>>>,
     special: Vec<bool>,
+    /// Leading and trailing characters that ByteLevel offset trimming drops ('Ġ' or spaces).
+    spaces: Vec<(u16, u16)>,
+    /// Added tokens with lstrip/rstrip: their token string is the text they matched.
+    stripping: Vec<bool>,
+}
+
+fn is_trimmed_space(c: char) -> bool {
+    c == 'Ġ' || c.is_whitespace()
+}
+
+fn space_counts(s: &str) -> (u16, u16) {
+    let lead = s.chars().take_while(|&c| is_trimmed_space(c)).count();
+    let trail = s.chars().rev().take_while(|&c| is_trimmed_space(c)).count();
+    (
+        lead.min(u16::MAX as usize) as u16,
+        trail.min(u16::MAX as usize) as u16,
+    )
 }
 
 impl TokenTable {
@@ -959,21 +1086,70 @@ impl TokenTable {
         let mut table = TokenTable {
             bytes: Vec::new(),
             special: Vec::new(),
+            spaces: Vec::new(),
+            stripping: Vec::new(),
         };
+        let mut buf = Vec::new();
         for (s, id, special) in entries {
             let id = id as usize;
             if id >= table.bytes.len() {
                 table.bytes.resize(id + 1, None);
                 table.special.resize(id + 1, false);
+                table.spaces.resize(id + 1, (0, 0));
+                table.stripping.resize(id + 1, false);
             }
-            let b = byte_level.then(|| decode_byte_level(s)).flatten();
-            table.bytes[id] = Some(
-                b.unwrap_or_else(|| s.as_bytes().to_vec())
-                    .into_boxed_slice(),
-            );
+            let bytes: &[u8] = if byte_level && decode_byte_level_into(s, &mut buf) {
+                &buf
+            } else {
+                s.as_bytes()
+            };
+            table.bytes[id] = Some(bytes.into());
             table.special[id] = special;
+            table.spaces[id] = space_counts(s);
         }
         table
+    }
+
+    /// Mark an added token with lstrip or rstrip (see `stripping`).
+    pub fn set_stripping(&mut self, id: u32) {
+        if let Some(flag) = self.stripping.get_mut(id as usize) {
+            *flag = true;
+        }
+    }
+
+    /// `tokenizers`' ByteLevel `process_offsets` on a whole encoding: take the byte `offsets` of
+    /// `ids` in `text` to character offsets without the tokens' leading/trailing spaces (kept
+    /// for the first token's single prefix space when `add_prefix_space`).
+    pub fn trim_offsets(
+        &self,
+        text: &str,
+        ids: &[u32],
+        offsets: &mut [(u32, u32)],
+        add_prefix_space: bool,
+    ) {
+        let counts: Vec<(u16, u16)> = ids
+            .iter()
+            .zip(offsets.iter())
+            .map(|(&id, &(s, e))| match self.stripping.get(id as usize) {
+                Some(true) => space_counts(&text[s as usize..e as usize]),
+                _ => self.spaces.get(id as usize).copied().unwrap_or((0, 0)),
+            })
+            .collect();
+        byte_to_char_offsets(text, offsets);
+        for (i, (&(lead, trail), (start, end))) in counts.iter().zip(offsets.iter_mut()).enumerate()
+        {
+            let mut lead = lead as u32;
+            let trail = trail as u32;
+            if lead == 1 && add_prefix_space && (i == 0 || *start == 0) {
+                lead = 0;
+            }
+            if lead > 0 {
+                *start = (*start + lead).min(*end);
+            }
+            if trail > 0 && *end >= trail {
+                *end = (*end - trail).max(*start);
+            }
+        }
     }
 
     pub fn token_bytes(&self, id: u32) -> Option<&[u8]> {
@@ -1075,6 +1251,56 @@ mod tests {
         let mut out = Vec::new();
         m.encode_word(word.as_bytes(), &mut Scratch::default(), &mut out);
         out.iter().map(|p| p.id).collect()
+    }
+
+    #[test]
+    fn merges_txt_lines_and_errors() {
+        let (m, lines) = parse_merges_txt("#version: 0.2\na b\r\nab c\n").unwrap();
+        assert_eq!(m, vec![("a".into(), "b".into()), ("ab".into(), "c".into())]);
+        assert_eq!(lines, vec![2, 3]);
+        assert_eq!(parse_merges_txt("").unwrap().0, vec![]);
+        let err = parse_merges_txt("#version\na b\nabc\n").unwrap_err();
+        assert!(
+            err.starts_with("line 3: a merge must be two tokens"),
+            "{err}"
+        );
+        assert!(parse_merges_txt("a b c").is_err());
+        let vocab = vec![("a".to_string(), 0), ("b".to_string(), 1)];
+        let err = HfBpe::with_merge_lines(&vocab, &m[..1], Some(&[7]), chars_opts())
+            .err()
+            .unwrap();
+        assert!(
+            err.starts_with("line 7 (\"a\" \"b\"): token \"ab\""),
+            "{err}"
+        );
+    }
+
+    fn chars_opts() -> BpeOptions {
+        BpeOptions {
+            alphabet: Alphabet::Chars,
+            ignore_merges: false,
+            byte_fallback: false,
+            unk_token: None,
+            fuse_unk: false,
+        }
+    }
+
+    #[test]
+    fn trim_offsets_drops_spaces_in_characters() {
+        // ids: 0 = "Ġa" (byte-level " a"), 1 = added "  " (spaces), 2 = "é".
+        let mut table = TokenTable::new(
+            [("Ġa", 0, false), ("  ", 1, false), ("é", 2, false)].into_iter(),
+            true,
+        );
+        let text = "é a  ";
+        let mut offs = vec![(0, 2), (2, 4), (4, 6)];
+        table.trim_offsets(text, &[2, 0, 1], &mut offs, false);
+        assert_eq!(offs, vec![(0, 1), (2, 3), (5, 5)]);
+        // A stripping token's string is the text it matched.
+        table.set_stripping(2);
+        let mut offs = vec![(0, 3)];
+        table.trim_offsets(" é", &[2], &mut offs, false);
+        assert_eq!(offs, vec![(1, 2)]);
     }
 
     #[test]
@@ -1251,15 +1477,12 @@ mod tests {
     #[test]
     fn pipeline_offsets_and_prefix_space() {
         let model = model(&[(" ", "w"), (" w", "o")], false);
-        let pipe = HfPipeline {
+        let pipe = HfPipeline::new(
             model,
-            raw_added: AddedMatcher::new(vec![added(999, "<|e|>")]),
-            normalized_added: AddedMatcher::new(vec![]),
-            steps: vec![PreStep::ByteLevel {
-                add_prefix_space: true,
-                regex: Some(Pretokenizer::new(BYTE_LEVEL_PATTERN).unwrap()),
-            }],
-        };
+            AddedMatcher::new(vec![added(999, "<|e|>")]),
+            AddedMatcher::new(vec![]),
+            vec![PreStep::byte_level(true, true)],
+        );
         let mut sc = Scratch::default();
         let enc = pipe.encode("wo<|e|>é", true, true, &mut sc).unwrap();
         assert_eq!(enc.ids, vec![257, 999, b' ' as u32, 0xC3, 0xA9]);

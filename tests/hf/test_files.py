@@ -183,7 +183,7 @@ def test_unsupported_or_broken_components(tmp_path, small_json, change, message)
 def test_bad_merges_txt_names_file_and_line(tmp_path, gpt2_dir):
     shutil.copyfile(gpt2_dir / "vocab.json", tmp_path / "vocab.json")
     write(tmp_path, "merges.txt", "#version: 0.2\nĠ t\nĠt he extra\n")
-    with pytest.raises(ValueError, match=r"merges\.txt:3: a merge must be two tokens"):
+    with pytest.raises(ValueError, match=r"merges\.txt: line 3: a merge must be two tokens"):
         Tokenizer.from_pretrained(tmp_path)
     write(tmp_path, "merges.txt", "#version: 0.2\nĠ t\n")
     write(tmp_path, "vocab.json", '["not", "an", "object"]')

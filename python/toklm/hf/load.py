@@ -169,7 +169,7 @@ def load_tokenizer(
             vocab=read_vocab_json(directory / "vocab.json"),
             merges=read_merges_txt(directory / "merges.txt"),
             post=None,
-            source=f"{directory / 'vocab.json'} + merges.txt",
+            source=str(directory / "merges.txt"),
         )
     known = {t.content for t in spec.added}
     spec.added += [

@@ -49,7 +49,9 @@ class TokenizerSpec:
     """Everything toklm needs from a tokenizer's files, checked and normalized."""
 
     vocab: dict[str, int]
-    merges: list[tuple[str, str]]
+    # As tokenizer.json lists them ("a b" or ["a", "b"]), or the text of a merges.txt; the
+    # native core parses them (see `merge_pairs` for Python's view).
+    merges: list[Any] | str
     added: list[AddedToken] = field(default_factory=list)
     ignore_merges: bool = False
     byte_fallback: bool = False
@@ -185,21 +187,16 @@ def _decoder_byte_level(obj: Any, where: str) -> bool:
     )
 
 
-def _merges(raw: Any, where: str) -> list[tuple[str, str]]:
-    if not isinstance(raw, list):
-        raise SpecError(f"{where} must be a list")
-    merges = []
-    for i, m in enumerate(raw):
-        if isinstance(m, str):
-            parts = m.split(" ")
-        elif isinstance(m, list) and all(isinstance(p, str) for p in m):
-            parts = m
-        else:
-            raise SpecError(f"{where}[{i}] must be 'a b' or ['a', 'b'], got {m!r:.80}")
-        if len(parts) != 2:
-            raise SpecError(f"{where}[{i}]: expected two tokens, got {m!r:.80}")
-        merges.append((parts[0], parts[1]))
-    return merges
+def merge_pairs(merges: list[Any] | str) -> list[tuple[str, str]]:
+    """Merges as (left, right) pairs, from either form `TokenizerSpec.merges` holds."""
+    if isinstance(merges, str):
+        lines = merges.split("\n")
+        return [
+            (a, b)
+            for a, b in (line.removesuffix("\r").split(" ") for line in lines if line)
+            if not a.startswith("#version")
+        ]
+    return [tuple(m.split(" ")) if isinstance(m, str) else (m[0], m[1]) for m in merges]
 
 
 def _added_tokens(raw: Any, where: str) -> list[AddedToken]:
@@ -247,8 +244,11 @@ def spec_from_tokenizer_json(path: Path) -> TokenizerSpec:
         if model.get(key):
             raise SpecError(f"{where}.{key} {model[key]!r} is not supported by toklm")
     vocab = model.get("vocab")
-    if not isinstance(vocab, dict) or not all(isinstance(v, int) for v in vocab.values()):
+    if not isinstance(vocab, dict) or set(map(type, vocab.values())) - {int}:
         raise SpecError(f"{where}.vocab must be an object of token -> int id")
+    merges = model.get("merges", [])
+    if not isinstance(merges, list):
+        raise SpecError(f"{where}.merges must be a list")
     unk = model.get("unk_token")
     if unk is not None and not isinstance(unk, str):
         raise SpecError(f"{where}.unk_token must be a string or null")
@@ -261,7 +261,7 @@ def spec_from_tokenizer_json(path: Path) -> TokenizerSpec:
         )
     return TokenizerSpec(
         vocab=vocab,
-        merges=_merges(model.get("merges", []), f"{where}.merges"),
+        merges=merges,
         added=_added_tokens(data.get("added_tokens"), f"{path}: added_tokens"),
         ignore_merges=_bool(model, "ignore_merges", False, where),
         byte_fallback=_bool(model, "byte_fallback", False, where),
@@ -282,31 +282,18 @@ def read_vocab_json(path: Path) -> dict[str, int]:
     data = read_json(path)
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a JSON object of token -> id")
-    return {k: v for k, v in data.items() if isinstance(v, int) and not isinstance(v, bool)}
+    if set(map(type, data.values())) - {int}:
+        return {k: v for k, v in data.items() if type(v) is int}
+    return data
 
 
-def read_merges_txt(path: Path) -> list[tuple[str, str]]:
-    """GPT-2's `merges.txt` (`vocab.bpe`): '#version' lines skipped, then 'a b' per line."""
+def read_merges_txt(path: Path) -> str:
+    """GPT-2's `merges.txt` (`vocab.bpe`) as text: '#version' lines, then 'a b' per line. The
+    native core parses it and names the line of any malformed merge."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise SpecError(f"{path}: not UTF-8 text ({e})") from None
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    merges = []
-    for lineno, line in enumerate(lines, start=1):
-        line = line.removesuffix("\r")
-        if line.startswith("#version"):
-            continue
-        parts = line.split(" ")
-        if len(parts) != 2:
-            raise SpecError(
-                f"{path}:{lineno}: a merge must be two tokens separated by one space, "
-                f"got {line!r:.80}"
-            )
-        merges.append((parts[0], parts[1]))
-    return merges
 
 
 def gpt2_pre_steps(add_prefix_space: bool = False) -> list[tuple[str, str, bool, str, bool]]:

@@ -230,7 +230,7 @@ class Tokenizer:
     @staticmethod
     def _new_core(spec: TokenizerSpec, added: list[Any]) -> Any:
         return _core.HfBpe(
-            list(spec.vocab.items()),
+            spec.vocab,
             spec.merges,
             byte_level=spec.byte_level,
             ignore_merges=spec.ignore_merges,
@@ -378,15 +378,20 @@ class Tokenizer:
 
     # ---- encoding ----------------------------------------------------------------------------
 
-    def _encode_raw(self, text: str, offsets: bool) -> tuple[list[int], list[Any] | None]:
-        """Ids (and character offsets) of `text` before post-processing."""
+    def _encode_raw(
+        self, text: str, offsets: bool, trim: bool | None = None
+    ) -> tuple[list[int], list[Any] | None, bool]:
+        """Ids and (when asked) character offsets of `text` before post-processing, and whether
+        the offsets were already trimmed natively (as ByteLevel would, `trim` = its
+        add_prefix_space; only on the fast path)."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         norm = self._spec.normalizer
         if norm is None or norm.is_normalized(text):
             if offsets:
-                return self._core.encode_with_offsets(text)
-            return self._core.encode(text), None
+                ids, offs = self._core.encode_with_offsets(text, True, trim)
+                return ids, offs, trim is not None
+            return self._core.encode(text), None, False
         ids: list[int] = []
         offs: list[Any] = []
         for tid, s, e in self._core.split_raw(text):
@@ -401,7 +406,7 @@ class Tokenizer:
             pids, poffs = self._core.encode_with_offsets(normed, raw_stage=False)
             ids += pids
             offs += [(s + align[a], s + align[b - 1] + 1) for a, b in poffs]
-        return ids, (offs if offsets else None)
+        return ids, (offs if offsets else None), False
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Token ids with no special tokens added (added tokens in the text are still matched).
@@ -425,20 +430,37 @@ class Tokenizer:
         return len(self.encode_ordinary(text))
 
     def _encode_raw_batch(
-        self, texts: list[str], offsets: bool, num_threads: int
-    ) -> tuple[list[list[int]], list[Any] | None]:
+        self, texts: list[str], offsets: bool, num_threads: int, trim: bool | None = None
+    ) -> tuple[list[list[int]], list[Any], list[bool]]:
+        """`_encode_raw` of each text: (ids, offsets or None, trimmed) lists."""
         norm = self._spec.normalizer
         for t in texts:
             if not isinstance(t, str):
                 raise TypeError(f"texts must be str, got {type(t).__name__}")
-        fast = [norm is None or norm.is_normalized(t) for t in texts]
-        if all(fast):
+        if norm is None or all(norm.is_normalized(t) for t in texts):
             if offsets:
-                pairs = self._core.encode_batch_with_offsets(texts, num_threads)
-                return [p[0] for p in pairs], [p[1] for p in pairs]
-            return self._core.encode_batch(texts, num_threads), None
-        results = [self._encode_raw(t, offsets) for t in texts]
-        return [r[0] for r in results], ([r[1] for r in results] if offsets else None)
+                pairs = self._core.encode_batch_with_offsets(texts, num_threads, trim)
+                trimmed = [trim is not None] * len(texts)
+                return [p[0] for p in pairs], [p[1] for p in pairs], trimmed
+            return (
+                self._core.encode_batch(texts, num_threads),
+                [None] * len(texts),
+                [False] * len(texts),
+            )
+        results = [self._encode_raw(t, offsets, trim) for t in texts]
+        return [r[0] for r in results], [r[1] for r in results], [r[2] for r in results]
+
+    def _native_trim(self, truncating: bool) -> bool | None:
+        """When offsets can be trimmed natively: the add_prefix_space of a leading ByteLevel
+        post-processor that trims (None when there is none, or trimming must follow a left
+        truncation, which changes which token is first)."""
+        trims = [p for p in self._post if p[0] == "byte_level" and p[1]]
+        if len(trims) != 1 or self._post[0] is not trims[0]:
+            return None
+        prefix = bool(trims[0][2])
+        if prefix and truncating and self.truncation_side == "left":
+            return None
+        return prefix
 
     def _post_process(
         self,
@@ -448,10 +470,13 @@ class Tokenizer:
         max_length: int | None,
         text: str,
         want_tokens: bool = False,
+        trimmed: bool = False,
     ) -> dict[str, list[Any]]:
-        """Truncate, then run the post-processors (tokenizers' `post_process` order)."""
+        """Truncate, then run the post-processors (tokenizers' `post_process` order); `trimmed`
+        says the offsets were already trimmed by the leading ByteLevel post-processor."""
         special = [0] * len(ids)
         trims = offs is not None and any(p[0] == "byte_level" and p[1] for p in self._post)
+        trims = trims and not trimmed
         tokens = self._token_strings(text, ids, offs) if (trims or want_tokens) else None
         templates = [p for p in self._post if p[0] == "template"]
         if max_length is not None:
@@ -471,9 +496,10 @@ class Tokenizer:
                 ids, special = ids[sl], special[sl]
                 offs = offs[sl] if offs is not None else None
                 tokens = tokens[sl] if tokens is not None else None
-        for proc in self._post:
+        for k, proc in enumerate(self._post):
             if proc[0] == "byte_level" and proc[1] and offs is not None and tokens is not None:
-                offs = _trim_offsets(tokens, offs, proc[2])
+                if not (trimmed and k == 0):
+                    offs = _trim_offsets(tokens, offs, proc[2])
             elif proc[0] == "template" and add_special_tokens:
                 table = self._tokens() if tokens is not None else {}
                 ids, offs, special, tokens = _apply_template(
@@ -523,10 +549,13 @@ class Tokenizer:
             raise TypeError("text must be a str or a list of str")
         texts = list(text) if batched else [text]  # type: ignore[list-item]
         pad_kind, trunc_len, pad_len = self._strategies(padding, truncation, max_length)
-        ids_list, offs_list = self._encode_raw_batch(texts, return_offsets_mapping, DEFAULT_THREADS)
+        trim = self._native_trim(trunc_len is not None) if return_offsets_mapping else None
+        ids_list, offs_list, trimmed = self._encode_raw_batch(
+            texts, return_offsets_mapping, DEFAULT_THREADS, trim
+        )
         encs = [
             self._post_process(
-                ids, offs_list[i] if offs_list else None, add_special_tokens, trunc_len, texts[i]
+                ids, offs_list[i], add_special_tokens, trunc_len, texts[i], trimmed=trimmed[i]
             )
             for i, ids in enumerate(ids_list)
         ]
@@ -656,7 +685,7 @@ class Tokenizer:
         >>> tok.tokenize("Hello world")  # doctest: +SKIP
         ['Hello', 'Ġworld']
         """
-        ids, offs = self._encode_raw(text, bool(self._stripping_ids))
+        ids, offs, _ = self._encode_raw(text, bool(self._stripping_ids))
         enc = self._post_process(ids, offs, add_special_tokens, None, text, want_tokens=True)
         return enc["tokens"]
 
