@@ -44,7 +44,7 @@ def test_compare_the_issue_sentences() -> None:
 
 
 def test_compare_files_are_counted_whole() -> None:
-    ko = shared_path("corpora/ko.txt")
+    ko = shared_path("corpora/parallel/ntrex128/ko.txt")
     records = compare(files=[ko], tokenizers=["o200k_base", "gpt-4"])
     assert [r["tokenizer"] for r in records] == ["o200k_base", "cl100k_base"]
     text = ko.read_text(encoding="utf-8")
