@@ -28,7 +28,11 @@ def _known() -> str:
 
 
 def resolve_model(model: str) -> Any:
-    """The encoding an OpenAI model uses (`toklm.encoding_for_model`)."""
+    """The encoding an OpenAI model uses (`toklm.encoding_for_model`).
+
+    >>> resolve_model("gpt-4").name
+    'cl100k_base'
+    """
     try:
         return toklm.encoding_for_model(model)
     except KeyError:
@@ -54,7 +58,11 @@ def _hf_tokenizer(spec: str) -> Any:
 
 
 def resolve_tokenizer(spec: str) -> Any:
-    """An encoding name, a model name, or ``hf:REPO_OR_PATH`` / a path -> a tokenizer object."""
+    """An encoding name, a model name, or ``hf:REPO_OR_PATH`` / a path -> a tokenizer object.
+
+    >>> resolve_tokenizer("cl100k_base").name, resolve_tokenizer("gpt-4o").name
+    ('cl100k_base', 'o200k_base')
+    """
     spec = spec.strip()
     if not spec:
         raise CliError(f"empty tokenizer name; known encodings: {_known()}")
@@ -75,7 +83,11 @@ def resolve_tokenizer(spec: str) -> Any:
 
 
 def resolve_tokenizers(specs: list[str] | None, default: list[str]) -> list[Any]:
-    """Repeatable, comma-separated -e values -> tokenizers, in order, without duplicates."""
+    """Repeatable, comma-separated -e values -> tokenizers, in order, without duplicates.
+
+    >>> [t.name for t in resolve_tokenizers(["gpt2,o200k_base", "gpt2"], default=[])]
+    ['gpt2', 'o200k_base']
+    """
     names: list[str] = []
     for value in specs or default:
         for name in value.split(","):

@@ -60,12 +60,14 @@ def _add_common(p: argparse.ArgumentParser, *, tokenizers: bool = True) -> None:
 
 
 def _notes(records: list[dict[str, Any]]) -> None:
+    """One stderr note per input in which invalid UTF-8 was replaced (--errors replace)."""
     seen: dict[str, DecodeReport] = {}
     for r in records:
-        if r.get("invalid_utf8_replaced") and (r.get("input") or r.get("file")) not in seen:
-            read = DecodeReport(replaced=r["invalid_utf8_replaced"])
-            read.first_replaced = r["invalid_utf8_first_at"]
-            seen[r.get("input") or r.get("file")] = read
+        label = str(r.get("input") or r.get("file"))
+        if r.get("invalid_utf8_replaced") and label not in seen:
+            seen[label] = DecodeReport(
+                replaced=r["invalid_utf8_replaced"], first_replaced=r["invalid_utf8_first_at"]
+            )
     print_notes(list(seen.items()))
 
 

@@ -75,6 +75,10 @@ def fragment_table(tok: Any) -> Any:
     """A numpy bool array: `table[id]` is True when token `id` is a byte fragment.
 
     Built once per tokenizer object (about 0.1 s for a 200k vocabulary) and cached.
+
+    >>> import toklm; table = fragment_table(toklm.get_encoding("gpt2"))
+    >>> bool(table[12520]), bool(table[995])  # b" \xf0\x9f" (part of 🎉), b" world"
+    (True, False)
     """
     import numpy as np
 
@@ -96,7 +100,11 @@ def fragment_table(tok: Any) -> Any:
 
 def count_batch(tok: Any, texts: list[str]) -> list[int]:
     """Token counts of `texts` (specials as text) in one native call: `count_batch` where the
-    tokenizer has it, else the lengths of `encode_ordinary_batch`."""
+    tokenizer has it, else the lengths of `encode_ordinary_batch`.
+
+    >>> import toklm; count_batch(toklm.get_encoding("gpt2"), ["Hello world", "🎉"])
+    [2, 3]
+    """
     counter = getattr(tok, "count_batch", None)
     if counter is not None:
         return list(counter(texts))
@@ -113,6 +121,9 @@ def splits_exactly(tok: Any) -> bool:
     True for the OpenAI encodings (their patterns are what the cut rules are made for). Any other
     tokenizer is probed on a few cut texts: one that adds a prefix space or a BOS token per call
     fails the probe, and its files are then read whole instead of in blocks.
+
+    >>> import toklm; splits_exactly(toklm.get_encoding("o200k_base"))
+    True
     """
     import toklm
 

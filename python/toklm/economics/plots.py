@@ -48,6 +48,11 @@ def report_figure(records: Sequence[dict[str, Any]], size: tuple[int, int] | Non
     with a reference), tokens per character (grouped bars), and the distribution of tokens per
     line (box: 25-75th percentile, whiskers 5-95th, line at the median). Languages are ordered
     by the first tokenizer's premium (or tokens per character), highest first.
+
+    >>> from toklm.economics import report
+    >>> fig = report_figure(report(["../shared/corpora/parallel/udhr"]))  # doctest: +SKIP
+    >>> [ax.get_title()[:13] for ax in fig.axes]  # doctest: +SKIP
+    ['Token premium', 'Tokens per ch', 'Tokens per li']
     """
     from matplotlib.figure import Figure
 
@@ -119,7 +124,12 @@ def report_figure(records: Sequence[dict[str, Any]], size: tuple[int, int] | Non
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str]) -> None:
-    """Write `fig` as PNG or SVG, chosen by the file's suffix, at the figure's own pixel size."""
+    """Write `fig` as PNG or SVG, chosen by the file's suffix, at the figure's own pixel size.
+
+    >>> save_figure(object(), "plot.jpg")
+    Traceback (most recent call last):
+    ValueError: plot file 'plot.jpg': the name must end in .png or .svg
+    """
     import matplotlib
 
     suffix = os.path.splitext(os.fspath(path))[1].lower()

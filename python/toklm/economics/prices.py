@@ -146,7 +146,12 @@ def with_flag_prices(
     table: PriceTable, model: str, input_price: float | None, output_price: float | None
 ) -> PriceTable:
     """`table` with `model`'s prices replaced by --input-price/--output-price (either may be
-    None to keep the table's; a model not in the table needs --input-price)."""
+    None to keep the table's; a model not in the table needs --input-price).
+
+    >>> p = with_flag_prices(load_prices(), "gpt-4", 1.0, None).lookup("gpt-4")
+    >>> p.input, p.output, p.origin
+    (1.0, 60.0, 'command line')
+    """
     try:
         base: ModelPrice | None = table.lookup(model)
     except KeyError:

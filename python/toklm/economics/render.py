@@ -102,13 +102,26 @@ def plain_tokens(pieces: Sequence[str], fragments: Sequence[bool]) -> str:
 
 
 def write_json(obj: Any, stream: IO[str] | None = None) -> None:
+    """`obj` as indented JSON, non-ASCII text kept as is.
+
+    >>> write_json({"text": "🎉"})
+    {
+      "text": "🎉"
+    }
+    """
     stream = stream if stream is not None else sys.stdout
     json.dump(obj, stream, ensure_ascii=False, indent=2)
     stream.write("\n")
 
 
 def write_csv(records: Sequence[dict[str, Any]], stream: IO[str] | None = None) -> None:
-    """One CSV row per record, columns in first-seen order; list values as JSON text."""
+    """One CSV row per record, columns in first-seen order; list values as JSON text.
+
+    >>> write_csv([{"tokenizer": "gpt2", "ids": [1, 2]}, {"tokenizer": "o200k_base"}])
+    tokenizer,ids
+    gpt2,"[1, 2]"
+    o200k_base,
+    """
     stream = stream if stream is not None else sys.stdout
     columns = list(dict.fromkeys(k for rec in records for k in rec))
     writer = csv.writer(stream, lineterminator="\n")
