@@ -5,7 +5,8 @@
 //! uses to build its matchers — and reading back the code-point ranges of the resulting
 //! `hir::ClassUnicode`. So `\p{L}`, `\s`, ... mean here exactly what they mean to the fallback
 //! regex engine, for whatever Unicode version the `regex-syntax` in Cargo.lock carries (16.0 for
-//! 0.8.12); a version bump cannot make the scanners and fancy-regex drift apart.
+//! 0.8.12); a version bump cannot make the scanners and fancy-regex drift apart. (tiktoken 0.14's
+//! wheel is on Unicode 16 as well: it treats letters new in 16.0, e.g. U+1C89, as `\p{L}`.)
 //!
 //! Storage: a direct table for ASCII and a two-level table for the rest (code point >> 8 picks a
 //! deduplicated 256-entry block), about 45 KB in all (built in ~6 ms).
