@@ -131,7 +131,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 _REPORT_COLUMNS = [
     Column("language", "language_name", justify="left"),
-    Column("file", "language", justify="left"),
+    Column("code", "language", justify="left"),
     Column("lines", "lines", fmt_int),
     Column("tokens", "tokens", fmt_int),
     Column("tokens/line", "tokens_per_line", fmt_ratio),
@@ -181,7 +181,7 @@ def _report(args: argparse.Namespace) -> int:
         columns = [c for c in _REPORT_COLUMNS if c.key != "premium" or key == "premium"]
         for tok in dict.fromkeys(r["tokenizer"] for r in records):
             rows = sorted((r for r in records if r["tokenizer"] == tok), key=lambda r: -r[key])
-            print_table(out, f"{tok}", columns, rows)
+            print_table(out, f"{tok} (by {key.replace('_', ' ')})", columns, rows)
         for line in summary:
             out.print(line, markup=False, soft_wrap=True)
         for plot in args.plot or []:
