@@ -396,7 +396,13 @@ fn hf_merges(merges: &Bound<'_, PyAny>) -> PyResult<Merges> {
                 _ => None,
             }
         } else {
-            item.extract::<(String, String)>().ok()
+            match item.extract::<Vec<String>>() {
+                Ok(mut v) if v.len() == 2 => {
+                    let b = v.pop().unwrap_or_default();
+                    Some((v.pop().unwrap_or_default(), b))
+                }
+                _ => None,
+            }
         };
         match pair {
             Some(p) => out.push(p),
@@ -628,6 +634,15 @@ impl PyHfBpe {
         py.detach(|| self.table.decode_into(&ids, skip_special, &mut out))
             .map_err(|id| value_error(format!("token id {id} is not in the vocabulary")))?;
         Ok(PyBytes::new(py, &out))
+    }
+
+    /// BPE of one word given as bytes (no added tokens, no pre-tokenizer, no cache).
+    fn bpe_word<'py>(&self, py: Python<'py>, word: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        let mut out = Vec::new();
+        self.pipeline
+            .model
+            .encode_word(word, &mut Scratch::default(), &mut out);
+        PyList::new(py, out.iter().map(|p| p.id))
     }
 
     /// The bytes of one token, or None when `id` has no token.
