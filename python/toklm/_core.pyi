@@ -41,8 +41,8 @@ class CoreBPE:
 
 @final
 class HfBpe:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         vocab: dict[str, int],
         merges: list[str] | list[list[str]] | list[tuple[str, str]] | str,
         *,
@@ -54,7 +54,7 @@ class HfBpe:
         added: list[tuple[int, str, bool, bool, bool, bool, bool]],
         steps: list[tuple[str, str, bool, str, bool]],
         decoder_byte_level: bool,
-    ) -> None: ...
+    ) -> HfBpe: ...
     def encode(self, text: str, raw_stage: bool = True) -> list[int]: ...
     def encode_with_offsets(
         self, text: str, raw_stage: bool = True, trim: bool | None = None
