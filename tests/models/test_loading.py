@@ -235,3 +235,27 @@ def test_import_without_torch_names_the_extra():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "toklm[models]" in out.stdout
+
+
+def test_fp32_weight_layout(tmp_path):
+    """Linear weights are [in, out]-contiguous (fast CPU GEMV); GPT-2's Conv1D ones are used in
+    place from the mapped file, and its tied head shares wte's memory."""
+    save_hf(gpt2_config(), tmp_path / "gpt2")
+    save_hf(neox_config(), tmp_path / "neox")
+    g = AutoModelForCausalLM.from_pretrained(tmp_path / "gpt2")
+    n = AutoModelForCausalLM.from_pretrained(tmp_path / "neox")
+    for w in (
+        g.h[0].attn.c_attn.weight,
+        g.lm_head.weight,
+        n.layers[1].mlp.dense_4h_to_h.weight,
+        n.lm_head.weight,
+    ):
+        assert w.t().is_contiguous()
+    assert g.lm_head.weight.data_ptr() == g.wte.weight.data_ptr()
+    assert n.embed_in.weight.is_contiguous()
+    mapped = load_file(tmp_path / "gpt2" / "model.safetensors")[
+        "transformer.h.0.attn.c_attn.weight"
+    ]
+    assert torch.equal(g.h[0].attn.c_attn.weight.t(), mapped)
+    bf = AutoModelForCausalLM.from_pretrained(tmp_path / "neox", dtype="bfloat16")
+    assert bf.layers[0].attention.query_key_value.weight.is_contiguous()  # transformers' layout

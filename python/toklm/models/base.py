@@ -24,6 +24,7 @@ from .loading import (
     iter_checkpoint_tensors,
     parse_dtype,
     read_json,
+    release_tensor,
     resolve_checkpoint_dir,
     weight_files,
 )
@@ -178,9 +179,9 @@ class CausalLM(nn.Module):
         raw = read_json(config_path)
         model_cls = cls.class_for_config(raw, config_path)
         config = model_cls.config_class.from_dict(raw, config_path)  # type: ignore[attr-defined]
-        state = model_cls.read_state(
-            config, weight_files(directory), torch_dtype, torch.device(device)
-        )
+        dev = torch.device(device)
+        fast_layout = torch_dtype == torch.float32 and dev.type == "cpu" and quantize is None
+        state = model_cls.read_state(config, weight_files(directory), torch_dtype, dev, fast_layout)
         with torch.device("meta"):
             model = model_cls(config)
         model.load_state_dict(state, strict=True, assign=True)
@@ -206,11 +207,27 @@ class CausalLM(nn.Module):
         return cls
 
     @classmethod
+    def linear_weights(cls, config: Any) -> set[str]:
+        """Canonical names of the weights that Linear layers multiply by (the LM head included)."""
+        raise NotImplementedError
+
+    @classmethod
     def read_state(
-        cls, config: Any, files: list[Path], dtype: torch.dtype, device: torch.device
+        cls,
+        config: Any,
+        files: list[Path],
+        dtype: torch.dtype,
+        device: torch.device,
+        in_out_layout: bool = False,
     ) -> dict[str, torch.Tensor]:
-        """Every parameter, shape-checked, in `dtype` on `device` (all or an error)."""
+        """Every parameter, shape-checked, in `dtype` on `device` (all or an error).
+
+        With `in_out_layout`, linear weights get [in, out]-contiguous storage (seen as [out, in]
+        views): CPU BLAS multiplies a row vector by that layout markedly faster (GEMV that streams
+        rows of W^T); GPT-2's Conv1D weights already are, the others are copied once.
+        """
         expected = cls.checkpoint_shapes(config)
+        linear = cls.linear_weights(config) if in_out_layout else set()
         state: dict[str, torch.Tensor] = {}
         source: dict[str, Path] = {}
         unexpected: list[str] = []
@@ -235,9 +252,11 @@ class CausalLM(nn.Module):
                 raise CheckpointError(
                     f"{path}: tensor {name!r} has dtype {tensor.dtype}, not float"
                 )
-            if tensor.dtype != dtype or tensor.device != device:
-                tensor = tensor.to(device=device, dtype=dtype)
-            state[canonical] = tensor.t() if cls.stored_transposed(canonical) else tensor
+            logical = tensor.t() if cls.stored_transposed(canonical) else tensor  # [out, in]
+            param = _place(logical, dtype, device, canonical in linear)
+            if param.data_ptr() != tensor.data_ptr():
+                release_tensor(tensor)  # copied: give the mapped pages back
+            state[canonical] = param
             source[canonical] = path
         cls.tie_weights(config, state)
         missing = sorted(set(expected) - set(state))
@@ -444,6 +463,19 @@ class CausalLM(nn.Module):
         from .generation import stream
 
         return stream(self, prompt, **kwargs)
+
+
+def _place(t: torch.Tensor, dtype: torch.dtype, device: torch.device, in_out: bool) -> torch.Tensor:
+    """`t` in `dtype` on `device`, sharing memory when nothing changes; with `in_out`, a view of an
+    [in, out]-contiguous copy (for a 2-D [out, in] weight)."""
+    if in_out:
+        storage = t.t()
+        if not storage.is_contiguous() or storage.dtype != dtype or storage.device != device:
+            storage = torch.empty(storage.shape, dtype=dtype, device=device).copy_(storage)
+        return storage.t()
+    if t.dtype != dtype or t.device != device:
+        return t.to(device=device, dtype=dtype)
+    return t
 
 
 def as_ids(ids: Any, device: torch.device) -> torch.Tensor:

@@ -15,6 +15,7 @@ import json
 import mmap
 import os
 import struct
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "iter_checkpoint_tensors",
     "read_json",
     "parse_dtype",
+    "release_tensor",
 ]
 
 SAFETENSORS = "model.safetensors"
@@ -130,6 +132,8 @@ def read_safetensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             raise CheckpointError(f"{path} is corrupt: the header is not a JSON object")
         # Copy-on-write mapping: torch.frombuffer wants a writable buffer; the file never changes.
         mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) if size else b""
+    if size:
+        _register_mapping(mapped, size)
     data_start = 8 + header_len
     tensors: dict[str, torch.Tensor] = {}
     for name, info in header.items():
@@ -137,6 +141,39 @@ def read_safetensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             continue
         tensors[name] = _safetensors_entry(path, mapped, name, info, data_start, size)
     return tensors
+
+
+# Live safetensors mappings: (base address, size, weak reference). Tensors that are copied out of
+# a mapping (dtype change, layout change, quantization) give their pages back with
+# `release_tensor`, so peak memory holds each weight once, not mapped pages plus the copy.
+_MAPPINGS: list[tuple[int, int, weakref.ref[mmap.mmap]]] = []
+_PAGE = mmap.PAGESIZE
+
+
+def _register_mapping(mapped: mmap.mmap, size: int) -> None:
+    base = torch.frombuffer(mapped, dtype=torch.uint8, count=1).data_ptr()
+    _MAPPINGS[:] = [m for m in _MAPPINGS if m[2]() is not None]
+    _MAPPINGS.append((base, size, weakref.ref(mapped)))
+
+
+def release_tensor(tensor: torch.Tensor) -> None:
+    """Drop the mapped file pages under `tensor` (if it is a view of a safetensors mapping) from
+    this process's memory; reading them again later re-reads the file, so this is always safe."""
+    if tensor.device.type != "cpu" or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    if tensor.numel() == 0:
+        return
+    start = tensor.data_ptr()  # the lowest address (strides are positive)
+    last = sum((n - 1) * st for n, st in zip(tensor.shape, tensor.stride(), strict=True))
+    end = start + (last + 1) * tensor.element_size()
+    for base, size, ref in _MAPPINGS:
+        mapped = ref()
+        if mapped is not None and base <= start < base + size:
+            lo = -(-(start - base) // _PAGE) * _PAGE  # whole pages inside the tensor only
+            hi = min(end - base, size) // _PAGE * _PAGE
+            if hi > lo:
+                mapped.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+            return
 
 
 def _safetensors_entry(

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import Linear
+from .loading import release_tensor
 
 # _weight_int8pack_mm reads past the row end when in_features is not a multiple of its vector
 # width (checked on torch 2.15: garbage for K=5); use it only for well-shaped layers.
@@ -105,6 +106,11 @@ class Bf16Linear(nn.Module):
         return 2 * self.in_features * self.out_features
 
 
+def _shares_memory(weight: torch.Tensor, model: nn.Module) -> bool:
+    """Whether a parameter still in `model` (a tied embedding) uses `weight`'s memory."""
+    return any(p.data_ptr() == weight.data_ptr() for p in model.parameters())
+
+
 def quantize(model: nn.Module, mode: str) -> nn.Module:
     """Replace every `Linear` in `model` (the LM head included), in place, by an `Int8Linear`
     (mode "int8") or a `Bf16Linear` (mode "bf16").
@@ -119,4 +125,6 @@ def quantize(model: nn.Module, mode: str) -> nn.Module:
             if isinstance(child, Linear):
                 new = Int8Linear(child) if mode == "int8" else Bf16Linear(child, fbgemm)
                 setattr(module, child_name, new)
+                if not _shares_memory(child.weight, model):
+                    release_tensor(child.weight)  # mapped file pages of the float weight
     return model
