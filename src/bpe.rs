@@ -17,12 +17,54 @@ const SHORT_PIECE: usize = 256;
 
 /// Append the BPE tokens of `piece` to `out`. Every byte of `piece` must have a token
 /// (checked when the encoder is built), so this cannot fail.
+///
+/// Uses the linear-time backtracking encoder (`crate::bpe_backtrack`) once the vocabulary's
+/// tables are ready, the merge algorithm before; both give the same tokens.
 pub fn encode_piece(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
     match piece.len() {
         0 => {}
         1 => out.push(vocab.byte_rank(piece[0])),
-        n if n <= SHORT_PIECE => merge_short(vocab, piece, out),
-        _ => merge_long(vocab, piece, out),
+        _ => {
+            if let Some(fast) = vocab.backtrack() {
+                let base = out.len();
+                if fast.encode(piece, out) {
+                    return;
+                }
+                out.truncate(base);
+            }
+            encode_by_merging(vocab, piece, out);
+        }
+    }
+}
+
+/// tiktoken's treatment of one pre-tokenized piece: a piece that is itself a token is that token
+/// (even a token that BPE would not form: tiktoken treats the vocabulary as a cache), any other
+/// piece is BPE-encoded. With the backtracking tables this costs no separate whole-piece lookup.
+#[inline]
+pub fn encode_pretokenized(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
+    // Short ASCII words are mostly whole tokens, which the cached hash lookup finds fastest, and
+    // the merge loop with its dense two-byte table is quicker than the trie on the rest.
+    let ascii = piece.len() <= SHORT_PIECE && piece.last().is_some_and(|&b| b < 0x80);
+    if let (Some(fast), false) = (vocab.backtrack(), ascii) {
+        let base = out.len();
+        if piece.is_empty() || fast.encode_word(piece, out) {
+            return;
+        }
+        out.truncate(base);
+    }
+    match vocab.rank(piece) {
+        Some(r) => out.push(r),
+        None if ascii => encode_by_merging(vocab, piece, out),
+        None => encode_piece(vocab, piece, out),
+    }
+}
+
+/// `encode_piece` by the merge algorithm alone (a piece of at least two bytes).
+pub(crate) fn encode_by_merging(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
+    if piece.len() <= SHORT_PIECE {
+        merge_short(vocab, piece, out)
+    } else {
+        merge_long(vocab, piece, out)
     }
 }
 
@@ -141,11 +183,11 @@ fn merge_long(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The rule written as plainly as possible, for comparison.
-    fn reference(vocab: &Vocab, piece: &[u8]) -> Vec<Rank> {
+    pub(crate) fn reference(vocab: &Vocab, piece: &[u8]) -> Vec<Rank> {
         let mut parts: Vec<Vec<u8>> = piece.iter().map(|&b| vec![b]).collect();
         loop {
             let mut best: Option<(Rank, usize)> = None;

@@ -2,6 +2,7 @@
 //!
 //! Nothing in this crate except `bindings.rs` knows about Python.
 pub mod bpe;
+pub mod bpe_backtrack;
 pub mod core;
 pub mod hf_bpe;
 pub mod pretok;

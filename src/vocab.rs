@@ -7,6 +7,9 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::bpe_backtrack::Backtrack;
 
 /// A token's rank: its id and its merge priority (lower merges first).
 pub type Rank = u32;
@@ -123,7 +126,17 @@ thread_local! {
 static NEXT_VOCAB_ID: AtomicU32 = AtomicU32::new(1);
 
 /// An immutable byte-level vocabulary.
+///
+/// The lookup tables sit behind an `Arc` so that a background thread can derive the linear-time
+/// encoder's tables (`crate::bpe_backtrack`) from them while the vocabulary is already in use.
 pub struct Vocab {
+    inner: Arc<Tables>,
+    /// The backtracking encoder's tables: unset while they are being built, `None` when this
+    /// vocabulary does not meet their preconditions (BPE then always takes the merge path).
+    fast: Arc<OnceLock<Option<Backtrack>>>,
+}
+
+struct Tables {
     /// Token bytes of every rank, concatenated in rank order.
     arena: Vec<u8>,
     /// `offsets[r]..offsets[r + 1]` is rank `r`'s slice of `arena`; an empty slice is a hole.
@@ -138,6 +151,10 @@ pub struct Vocab {
     /// This vocabulary's tag in the per-thread lookup cache.
     id: u32,
 }
+
+/// Vocabularies with at most this many token bytes build the backtracking tables at once (well
+/// under a millisecond); larger ones build them on a background thread.
+const SYNC_BUILD_BYTES: usize = 1 << 16;
 
 /// A fast hash for short byte strings: 8 bytes at a time, folded with a multiply.
 #[inline]
@@ -165,7 +182,7 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 
 impl fmt::Debug for Vocab {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Vocab({} tokens)", self.len)
+        write!(f, "Vocab({} tokens)", self.inner.len)
     }
 }
 
@@ -299,7 +316,7 @@ impl Vocab {
             }
             len += 1;
         }
-        Ok(Vocab {
+        let inner = Arc::new(Tables {
             arena,
             offsets,
             table,
@@ -308,26 +325,127 @@ impl Vocab {
             pair_ranks,
             len,
             id: NEXT_VOCAB_ID.fetch_add(1, Ordering::Relaxed),
-        })
+        });
+        let fast = Arc::new(OnceLock::new());
+        start_fast_build(&inner, &fast);
+        Ok(Vocab { inner, fast })
+    }
+
+    /// The backtracking encoder, once its tables are built (`None` before, or for ever when the
+    /// vocabulary does not meet its preconditions).
+    #[inline]
+    pub(crate) fn backtrack(&self) -> Option<&Backtrack> {
+        self.fast.get().and_then(Option::as_ref)
+    }
+
+    /// Whether the linear-time encoder is ready (encoding is exact either way).
+    pub fn fast_bpe_ready(&self) -> bool {
+        self.backtrack().is_some()
+    }
+
+    /// Block until the background build of the backtracking tables is over.
+    #[cfg(test)]
+    pub(crate) fn wait_fast_bpe(&self) -> Option<&Backtrack> {
+        self.fast.wait().as_ref()
     }
 
     /// Number of tokens (holes not counted).
     pub fn len(&self) -> usize {
-        self.len
+        self.inner.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.inner.len == 0
     }
 
     /// One past the largest rank.
     pub fn n_ranks(&self) -> usize {
-        self.offsets.len() - 1
+        self.inner.n_ranks()
     }
 
     /// The bytes of `rank`; empty for a hole or a rank out of range.
     #[inline]
     pub fn token_bytes(&self, rank: Rank) -> &[u8] {
+        self.inner.token_bytes(rank)
+    }
+
+    /// Whether `rank` names a token.
+    #[inline]
+    pub fn contains_rank(&self, rank: Rank) -> bool {
+        !self.inner.token_bytes(rank).is_empty()
+    }
+
+    /// The rank of exactly these bytes.
+    #[inline]
+    pub fn rank(&self, bytes: &[u8]) -> Option<Rank> {
+        self.inner.rank(bytes)
+    }
+
+    /// Like `rank`, with `NO_RANK` for "absent" (the BPE loops compare ranks directly).
+    #[inline]
+    pub fn rank_or_max(&self, bytes: &[u8]) -> Rank {
+        self.inner.rank(bytes).unwrap_or(NO_RANK)
+    }
+
+    /// Rank of a single byte, or `NO_RANK`.
+    #[inline]
+    pub fn byte_rank(&self, b: u8) -> Rank {
+        self.inner.byte_ranks[b as usize]
+    }
+
+    /// Rank of a two-byte token, or `NO_RANK`.
+    #[inline]
+    pub fn pair_rank(&self, b0: u8, b1: u8) -> Rank {
+        self.inner.pair_ranks[(b0 as usize) << 8 | b1 as usize]
+    }
+
+    /// Every byte value has a token: required for byte-level BPE to encode arbitrary bytes.
+    pub fn missing_byte(&self) -> Option<u8> {
+        self.inner.missing_byte()
+    }
+
+    /// Bytes of all tokens with their ranks, in rank order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Rank)> + '_ {
+        (0..self.n_ranks() as Rank)
+            .map(|r| (self.token_bytes(r), r))
+            .filter(|(b, _)| !b.is_empty())
+    }
+
+    /// The compact blob `from_compact` reads.
+    pub fn to_compact(&self) -> Result<Vec<u8>, VocabError> {
+        let mut out = Vec::with_capacity(self.inner.arena.len() + self.n_ranks());
+        for r in 0..self.n_ranks() as Rank {
+            let b = self.token_bytes(r);
+            if b.len() > 255 {
+                return Err(VocabError {
+                    index: r as usize,
+                    message: format!("token of rank {r} is longer than 255 bytes"),
+                });
+            }
+            out.push(b.len() as u8);
+            out.extend_from_slice(b);
+        }
+        Ok(out)
+    }
+
+    /// Approximate heap bytes held, the backtracking tables included once built.
+    pub fn heap_size(&self) -> usize {
+        let t = &self.inner;
+        t.arena.capacity()
+            + t.offsets.capacity() * 4
+            + t.table.capacity() * std::mem::size_of::<Slot>()
+            + t.pair_ranks.capacity() * 4
+            + self.backtrack().map_or(0, Backtrack::heap_size)
+    }
+}
+
+impl Tables {
+    fn n_ranks(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    #[inline]
+    fn token_bytes(&self, rank: Rank) -> &[u8] {
         let r = rank as usize;
         if r + 1 >= self.offsets.len() {
             return &[];
@@ -335,15 +453,13 @@ impl Vocab {
         &self.arena[self.offsets[r] as usize..self.offsets[r + 1] as usize]
     }
 
-    /// Whether `rank` names a token.
-    #[inline]
-    pub fn contains_rank(&self, rank: Rank) -> bool {
-        !self.token_bytes(rank).is_empty()
+    fn missing_byte(&self) -> Option<u8> {
+        (0..=255u8).find(|&b| self.byte_ranks[b as usize] == NO_RANK)
     }
 
     /// The rank of exactly these bytes.
     #[inline]
-    pub fn rank(&self, bytes: &[u8]) -> Option<Rank> {
+    fn rank(&self, bytes: &[u8]) -> Option<Rank> {
         match bytes.len() {
             0 => return None,
             1 => return Some(self.byte_ranks[bytes[0] as usize]).filter(|&r| r != NO_RANK),
@@ -393,59 +509,40 @@ impl Vocab {
         }
     }
 
-    /// Like `rank`, with `NO_RANK` for "absent" (the BPE loops compare ranks directly).
-    #[inline]
-    pub fn rank_or_max(&self, bytes: &[u8]) -> Rank {
-        self.rank(bytes).unwrap_or(NO_RANK)
-    }
-
-    /// Rank of a single byte, or `NO_RANK`.
-    #[inline]
-    pub fn byte_rank(&self, b: u8) -> Rank {
-        self.byte_ranks[b as usize]
-    }
-
-    /// Rank of a two-byte token, or `NO_RANK`.
-    #[inline]
-    pub fn pair_rank(&self, b0: u8, b1: u8) -> Rank {
-        self.pair_ranks[(b0 as usize) << 8 | b1 as usize]
-    }
-
-    /// Every byte value has a token: required for byte-level BPE to encode arbitrary bytes.
-    pub fn missing_byte(&self) -> Option<u8> {
-        (0..=255u8).find(|&b| self.byte_ranks[b as usize] == NO_RANK)
-    }
-
-    /// Bytes of all tokens with their ranks, in rank order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Rank)> + '_ {
-        (0..self.n_ranks() as Rank)
-            .map(|r| (self.token_bytes(r), r))
-            .filter(|(b, _)| !b.is_empty())
-    }
-
-    /// The compact blob `from_compact` reads.
-    pub fn to_compact(&self) -> Result<Vec<u8>, VocabError> {
-        let mut out = Vec::with_capacity(self.arena.len() + self.n_ranks());
-        for r in 0..self.n_ranks() as Rank {
-            let b = self.token_bytes(r);
-            if b.len() > 255 {
-                return Err(VocabError {
-                    index: r as usize,
-                    message: format!("token of rank {r} is longer than 255 bytes"),
-                });
+    /// `rank` without the per-thread cache (the table builder's lookups would only evict the
+    /// encoder's entries).
+    fn rank_uncached(&self, bytes: &[u8]) -> Option<Rank> {
+        match bytes.len() {
+            0..=2 => self.rank(bytes),
+            _ => {
+                let key = inline_key(bytes);
+                self.probe(bytes, hash_token(bytes, &key), &key)
             }
-            out.push(b.len() as u8);
-            out.extend_from_slice(b);
         }
-        Ok(out)
     }
+}
 
-    /// Approximate heap bytes held.
-    pub fn heap_size(&self) -> usize {
-        self.arena.capacity()
-            + self.offsets.capacity() * 4
-            + self.table.capacity() * std::mem::size_of::<Slot>()
-            + self.pair_ranks.capacity() * 4
+/// Build the backtracking tables now for a small vocabulary, else on a background thread.
+fn start_fast_build(tables: &Arc<Tables>, fast: &Arc<OnceLock<Option<Backtrack>>>) {
+    let build = |t: &Tables| {
+        if t.missing_byte().is_some() {
+            return None;
+        }
+        Backtrack::build(t.n_ranks(), |r| t.token_bytes(r), |b| t.rank_uncached(b))
+    };
+    if tables.arena.len() <= SYNC_BUILD_BYTES {
+        let _ = fast.set(build(tables));
+        return;
+    }
+    let (t, f) = (Arc::clone(tables), Arc::clone(fast));
+    let spawned = std::thread::Builder::new()
+        .name("toklm-bpe-tables".into())
+        .spawn(move || {
+            let _ = f.set(build(&t));
+        });
+    if spawned.is_err() {
+        // No thread: keep the merge path (exact, only slower) rather than block the caller.
+        let _ = fast.set(None);
     }
 }
 
