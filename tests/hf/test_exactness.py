@@ -39,25 +39,32 @@ def test_corpus_ids_in_full(ours, ref, name, corpus):
     assert ours[name].count(text) == len(expected)
 
 
-def sample_lines(corpus: str, n: int = 24) -> list[str]:
+def sample_lines(corpus: str, n: int) -> list[str]:
     lines = shared_path(f"corpora/{corpus}").read_text(encoding="utf-8").split("\n")
     step = max(1, len(lines) // n)
     return [line for line in lines[::step] if line][:n]
 
 
+@pytest.fixture(scope="module")
+def lines():
+    """Evenly spaced lines: 24 of each monolingual corpus, 4 of each parallel-text file."""
+    files = corpus_files()
+    if not files:
+        shared_path("corpora")
+    return [ln for f in files for ln in sample_lines(f, 4 if f.startswith("parallel") else 24)]
+
+
 @pytest.mark.parametrize("name", ["neox", "gpt2", "neox_class"])
-@pytest.mark.parametrize("corpus", corpus_files())
-def test_corpus_lines_like_transformers(ours, transformers_ref, name, corpus):
+def test_corpus_lines_like_transformers(ours, transformers_ref, lines, name):
     """Sampled lines: ids, attention masks, offsets, tokens and decodes as transformers gives."""
     tok, theirs = ours[name], transformers_ref[name]
-    lines = sample_lines(corpus)
     got = tok(lines, return_offsets_mapping=True)
     want = theirs(lines, return_offsets_mapping=True)
     assert dict(got) == {k: [list(map(tuple, o)) if k == "offset_mapping" else o for o in v]
                          for k, v in want.items()}  # fmt: skip
     for line, ids in zip(lines, got["input_ids"], strict=True):
-        assert tok.tokenize(line) == theirs.tokenize(line)
-        assert tok.decode(ids) == theirs.decode(ids)
+        assert tok.tokenize(line) == theirs.tokenize(line), line
+        assert tok.decode(ids) == theirs.decode(ids), line
         assert tok.decode(ids, skip_special_tokens=True) == theirs.decode(
             ids, skip_special_tokens=True
         )
