@@ -156,6 +156,9 @@ pub struct HfBpe {
     byte_ids: [u32; 256],
     /// `(left << 32) | right` -> rank (the merge's index in `merges`).
     ranks: FxHashMap<u64, u32>,
+    /// Byte-level models with all 256 bytes: rank of each byte pair, `(a << 8) | b` (a dense
+    /// table for the first pairs of every word, which are all byte pairs).
+    byte_pair_ranks: Vec<u32>,
     /// rank -> id of the merged token.
     merged: Vec<u32>,
     /// `<0xXX>` ids, for byte_fallback (NONE where absent).
@@ -248,10 +251,20 @@ impl HfBpe {
             ),
             None => None,
         };
+        let mut byte_pair_ranks = Vec::new();
+        if opts.alphabet == Alphabet::ByteLevel && !byte_ids.contains(&NONE) {
+            byte_pair_ranks = (0..1usize << 16)
+                .map(|k| {
+                    let (a, b) = (byte_ids[k >> 8], byte_ids[k & 0xFF]);
+                    ranks.get(&pair_key(a, b)).copied().unwrap_or(NONE)
+                })
+                .collect();
+        }
         Ok(HfBpe {
             vocab: bytes_vocab,
             byte_ids,
             ranks,
+            byte_pair_ranks,
             merged,
             fallback_ids,
             unk_id,
@@ -365,6 +378,7 @@ impl HfBpe {
         let mut symbols = std::mem::take(&mut scratch.symbols);
         self.initial_symbols(word, &mut symbols);
         if symbols.len() < HEAP_THRESHOLD {
+            self.initial_ranks(word, &symbols, &mut scratch.pair_ranks);
             self.merge_scan(&mut symbols, &mut scratch.pair_ranks);
         } else {
             self.merge_heap(&mut symbols, scratch);
@@ -385,20 +399,28 @@ impl HfBpe {
     }
 
     /// Merge by repeatedly scanning for the best pair: O(n^2), fastest for short words.
-    fn merge_scan(&self, sym: &mut Vec<Piece>, ranks: &mut Vec<u32>) {
+    /// Ranks of the adjacent pairs of the starting symbols of `word`.
+    fn initial_ranks(&self, word: &[u8], sym: &[Piece], ranks: &mut Vec<u32>) {
         ranks.clear();
-        ranks.extend(sym.windows(2).map(|w| self.rank(w[0].id, w[1].id)));
+        if !self.byte_pair_ranks.is_empty() && sym.len() == word.len() {
+            let table = &self.byte_pair_ranks;
+            ranks.extend(
+                word.windows(2)
+                    .map(|w| table[((w[0] as usize) << 8) | w[1] as usize]),
+            );
+        } else {
+            ranks.extend(sym.windows(2).map(|w| self.rank(w[0].id, w[1].id)));
+        }
+    }
+
+    fn merge_scan(&self, sym: &mut Vec<Piece>, ranks: &mut Vec<u32>) {
         loop {
-            let mut best = (NONE, 0);
-            for (i, &r) in ranks.iter().enumerate() {
-                if r < best.0 {
-                    best = (r, i);
-                }
-            }
-            let (rank, i) = best;
+            // Leftmost minimum in two passes: `min` and `position` each vectorize.
+            let rank = ranks.iter().copied().min().unwrap_or(NONE);
             if rank == NONE {
                 return;
             }
+            let i = ranks.iter().position(|&r| r == rank).unwrap_or(0);
             sym[i] = Piece {
                 id: self.merged[rank as usize],
                 start: sym[i].start,
@@ -1363,7 +1385,9 @@ mod tests {
                 .collect();
             let mut scan = Vec::new();
             m.initial_symbols(word.as_bytes(), &mut scan);
-            m.merge_scan(&mut scan, &mut Vec::new());
+            let mut ranks = Vec::new();
+            m.initial_ranks(word.as_bytes(), &scan, &mut ranks);
+            m.merge_scan(&mut scan, &mut ranks);
             let mut heap = Vec::new();
             m.initial_symbols(word.as_bytes(), &mut heap);
             m.merge_heap(&mut heap, &mut Scratch::default());

@@ -218,3 +218,18 @@ def tiny_char_model(byte_fallback: bool, unk: str | None, fuse_unk: bool) -> dic
 def test_char_level_model_with_byte_fallback_and_unk(tmp_path, byte_fallback, unk, fuse):
     ours, theirs = build(tmp_path, tiny_char_model(byte_fallback, unk, fuse))
     assert_same(ours, theirs, ["abé", "xyzab", "ab é c", "ééab\u00e0\u00e0c", ""])
+
+
+def test_split_regex_anchors_mean_what_oniguruma_means(tmp_path, neox_json):
+    """Ruby syntax: `$` and `^` match at line breaks too."""
+    data = llama3_style(neox_json, "Removed", pattern={"Regex": r" +$|^[a-z]+|\s"})
+    texts = TEXTS + ["ab  \ncd  \n  ef  ", "x \r\n y", "  \n\n  "]
+    assert_same(*build(tmp_path, data), texts)
+
+
+def test_split_regex_read_differently_is_refused(tmp_path, neox_json):
+    data = llama3_style(neox_json, pattern={"Regex": r"\p{N}{1,3}+|\s+"})
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"uses '\{m,n\}\+'.*refuses"):
+        Tokenizer.from_file(path)

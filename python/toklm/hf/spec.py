@@ -120,7 +120,7 @@ def _pre_steps(obj: Any, where: str) -> list[tuple[str, str, bool, str, bool]]:
     if kind == "Split":
         pattern = obj.get("pattern")
         if isinstance(pattern, dict) and isinstance(pattern.get("Regex"), str):
-            text, is_regex = pattern["Regex"], True
+            text, is_regex = oniguruma_regex(pattern["Regex"], f"{where}.pattern"), True
         elif isinstance(pattern, dict) and isinstance(pattern.get("String"), str):
             text, is_regex = pattern["String"], False
         else:
@@ -133,6 +133,49 @@ def _pre_steps(obj: Any, where: str) -> list[tuple[str, str, bool, str, bool]]:
         f"{where}: pre-tokenizer type {kind!r} is not supported by toklm "
         "(supported: ByteLevel, Split, Sequence)"
     )
+
+
+def oniguruma_regex(pattern: str, where: str) -> str:
+    r"""The fancy-regex pattern that means what `pattern` means to `tokenizers`' Oniguruma (Ruby
+    syntax), or SpecError where the two read the same text differently and no rewrite is safe.
+
+    Ruby's `^`/`$` match at line breaks, so they become `(?m:^)`/`(?m:$)` (except `\s++$`,
+    which can only match at the very end either way); Ruby's `X{m,n}+` is one or more `X{m,n}`,
+    possessive in fancy-regex, and is refused.
+
+    >>> oniguruma_regex(r"a$|\s++$", "p")
+    'a(?m:$)|\\s++$'
+    """
+    out: list[str] = []
+    i, in_class = 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":  # an escape, with its {...} argument if it has one (\p{L}, \x{41})
+            end = i + 2
+            if pattern[end : end + 1] == "{" and "}" in pattern[end:]:
+                end = pattern.index("}", end) + 1
+            out.append(pattern[i:end])
+            i = end
+            continue
+        if c == "[":
+            in_class += 1
+        elif c == "]" and in_class:
+            in_class -= 1
+        elif not in_class and c in "^$":
+            if c == "$" and pattern[:i].endswith("\\s++"):
+                out.append(c)
+            else:
+                out.append(f"(?m:{c})")
+            i += 1
+            continue
+        elif not in_class and c == "}" and pattern[i + 1 : i + 2] == "+":
+            raise SpecError(
+                f"{where}: {pattern!r} uses '{{m,n}}+', which Oniguruma (tokenizers) reads as "
+                "'one or more {m,n}' and fancy-regex as possessive; toklm refuses to guess"
+            )
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def _post(obj: Any, vocab_ids: dict[str, int], where: str) -> list[tuple[Any, ...]] | None:
