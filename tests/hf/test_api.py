@@ -79,3 +79,14 @@ def test_cleanup_is_ignored_for_bpe_with_a_warning(ours, transformers_ref):
 def test_surrogates_are_a_clear_error(ours):
     with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
         ours["neox"].encode("a\ud800b")
+
+
+def test_pickles_for_data_loader_workers(ours):
+    import pickle
+
+    for name in ("neox", "gpt2", "neox_class"):
+        tok = ours[name]
+        back = pickle.loads(pickle.dumps(tok))
+        assert type(back) is type(tok) and back.name == tok.name
+        assert back(KO, return_offsets_mapping=True) == tok(KO, return_offsets_mapping=True)
+        assert (len(back), back.pad_token) == (len(tok), tok.pad_token)

@@ -221,6 +221,9 @@ class Tokenizer:
         self._special_contents = {t.content for t in self._added if t.special}
         self._stripping_ids = {t.id for t in self._added if t.lstrip or t.rstrip}
         self._added_by_content = {t.content: t.id for t in self._added}
+        self._len = len(spec.vocab.keys() | self._added_by_content.keys())
+        top = max(spec.vocab.values(), default=-1)
+        self._n_vocab = max([top] + [t.id for t in self._added]) + 1
         post = spec.post
         if self._add_bos is not None or self._add_eos is not None or post is None:
             post = [("template", self._bos_eos_template())]
@@ -279,12 +282,13 @@ class Tokenizer:
         return len(self._spec.vocab)
 
     def __len__(self) -> int:
-        return len(self._spec.vocab.keys() | self._added_by_content.keys())
+        """Size of the vocabulary with added tokens (distinct token strings, as transformers)."""
+        return self._len
 
     @property
     def n_vocab(self) -> int:
         """One past the largest token id (as `toklm.Encoding.n_vocab`)."""
-        return max(max(self._spec.vocab.values(), default=-1), *(t.id for t in self._added)) + 1
+        return self._n_vocab
 
     def get_vocab(self) -> dict[str, int]:
         return {**self._spec.vocab, **self._added_by_content}
@@ -780,6 +784,15 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, vocab_size={self.vocab_size})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The native core is rebuilt from the spec on unpickling (data loaders pickle tokenizers).
+        return {k: v for k, v in self.__dict__.items() if k not in ("_core", "_id_to_token")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._id_to_token = None
+        self._build()
 
 
 # What ByteLevel's offset trimming strips: its space stand-in and Rust's `char::is_whitespace`.
