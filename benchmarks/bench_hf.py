@@ -36,7 +36,7 @@ def best(fn, repeats: int, clock=CPU) -> float:
 
 
 def load_pair(name: str):
-    """(toklm tokenizer, tokenizers.Tokenizer) for one shared tokenizer, as transformers builds it."""
+    """(toklm, tokenizers) tokenizers for one shared tokenizer, built as transformers builds it."""
     import tokenizers
     from tokenizers import decoders, pre_tokenizers
     from tokenizers.models import BPE
@@ -56,7 +56,8 @@ def load_pair(name: str):
 def row(label: str, ours: float, theirs: float, unit: str = "MB/s") -> None:
     ratio = ours / theirs if unit == "MB/s" else theirs / ours
     print(
-        f"  {label:<26} toklm {ours:9.2f} {unit:<5} tokenizers {theirs:9.2f} {unit:<5} x{ratio:6.1f}"
+        f"  {label:<26} toklm {ours:9.2f} {unit:<5} "
+        f"tokenizers {theirs:9.2f} {unit:<5} x{ratio:6.1f}"
     )
 
 

@@ -107,3 +107,12 @@ def test_broken_snapshot_and_missing_ref(monkeypatch, tmp_path):
 def test_not_a_repo_id(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file or directory"):
         resolve_model_files(str(tmp_path / "nope" / "tokenizer.json"), ["tokenizer.json"])
+
+
+def test_unreachable_hub_fails_fast_and_says_so(monkeypatch, tmp_path):
+    constants = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # discard port: refused
+    with pytest.raises(FileNotFoundError, match=r"download skipped: cannot reach 127\.0\.0\.1:9"):
+        resolve_model_files("org/model", ["tokenizer.json"])

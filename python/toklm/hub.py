@@ -11,8 +11,11 @@ downloaded only when `huggingface_hub` is installed and $HF_HUB_OFFLINE is not s
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import socket
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,6 +64,18 @@ def _snapshot_dir(repo_dir: Path, revision: str, looked: list[str]) -> Path | No
     return snapshot
 
 
+@functools.lru_cache(maxsize=4)
+def _unreachable(endpoint: str) -> str | None:
+    """Why the hub endpoint cannot be reached (a quick TCP connect), or None if it can."""
+    url = urllib.parse.urlsplit(endpoint)
+    host, port = url.hostname or "", url.port or (80 if url.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as e:
+        return f"cannot reach {host}:{port} ({e})"
+    return None
+
+
 def _download(
     repo_id: str,
     filenames: Sequence[str],
@@ -73,20 +88,25 @@ def _download(
         looked.append("download skipped: HF_HUB_OFFLINE is set")
         return None
     try:
-        import huggingface_hub
+        from huggingface_hub import constants, errors, hf_hub_download
     except ImportError:
         looked.append("download skipped: huggingface_hub is not installed")
+        return None
+    unreachable = _unreachable(constants.ENDPOINT)
+    if unreachable:
+        # huggingface_hub would retry for about a minute before giving up.
+        looked.append(f"download skipped: {unreachable}")
         return None
     directory: Path | None = None
     try:
         for name in filenames:
-            got = huggingface_hub.hf_hub_download(repo_id, name, revision=revision)
+            got = hf_hub_download(repo_id, name, revision=revision)
             directory = Path(got).parent
         for name in optional:
             try:
-                got = huggingface_hub.hf_hub_download(repo_id, name, revision=revision)
+                got = hf_hub_download(repo_id, name, revision=revision)
                 directory = directory or Path(got).parent
-            except huggingface_hub.errors.EntryNotFoundError:
+            except errors.EntryNotFoundError:
                 pass
     except Exception as e:  # network, auth, missing repo: all reported to the user below
         looked.append(f"download from the Hugging Face Hub failed: {type(e).__name__}: {e}")

@@ -86,8 +86,9 @@ def _locate(target: str, revision: str) -> tuple[Path, Path | None]:
             directory / "tokenizer.json" if required[0] == "tokenizer.json" else None
         )
     raise FileNotFoundError(
-        f"no tokenizer files for {target!r}: need tokenizer.json, or vocab.json and merges.txt.\n"
-        + "\n".join(errors)
+        f"no tokenizer files for {target!r} (tokenizer.json, or vocab.json and merges.txt): "
+        f"pass a local directory holding them, or download them with `hf download {target}` "
+        "(pip install huggingface_hub; unset HF_HUB_OFFLINE).\n" + "\n".join(errors)
     )
 
 
