@@ -207,3 +207,41 @@ def test_no_pad_token_is_a_clear_error(ours):
         ours["gpt2"](["a", "b c"], padding=True)
     with pytest.raises(ValueError, match="different lengths.*padding=True"):
         ours["gpt2"](["a", "b c"], return_tensors="np")
+
+
+@pytest.mark.parametrize("layout", ["pythia", "gpt2"])
+def test_hub_style_directories_like_transformers(tmp_path, neox_dir, gpt2_dir, layout):
+    """Config files as the real repos have them pick the class and special tokens."""
+    transformers = pytest.importorskip("transformers")
+    tokenizers = pytest.importorskip("tokenizers")
+    transformers.logging.set_verbosity_error()
+    if layout == "pythia":
+        shutil.copyfile(neox_dir / "tokenizer.json", tmp_path / "tokenizer.json")
+        specials = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
+                    "unk_token": "<|endoftext|>"}  # fmt: skip
+        config = {**specials, "add_prefix_space": False, "tokenizer_class": "GPTNeoXTokenizer"}
+        (tmp_path / "special_tokens_map.json").write_text(json.dumps(specials))
+    else:  # a tokenizer.json with a ByteLevel post-processor; the class comes from config.json
+        from tokenizers import decoders, pre_tokenizers, processors
+        from tokenizers.models import BPE
+
+        ref = tokenizers.Tokenizer(
+            BPE.from_file(str(gpt2_dir / "vocab.json"), str(gpt2_dir / "merges.txt"))
+        )
+        ref.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        ref.decoder = decoders.ByteLevel()
+        ref.post_processor = processors.ByteLevel(trim_offsets=False)
+        ref.add_special_tokens([tokenizers.AddedToken("<|endoftext|>", special=True)])
+        ref.save(str(tmp_path / "tokenizer.json"))
+        config = {"model_max_length": 8}
+        (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    ours = Tokenizer.from_pretrained(tmp_path)
+    theirs = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    for attr in ("bos_token", "eos_token", "unk_token", "pad_token", "model_max_length",
+                 "all_special_tokens", "vocab_size"):  # fmt: skip
+        assert getattr(ours, attr) == getattr(theirs, attr), attr
+    text = "Hello  world <|padding|><|endoftext|>x and more words than eight"
+    for kwargs in ({}, {"truncation": True}):
+        got = ours(text, return_offsets_mapping=True, **kwargs)
+        assert dict(got) == dict(theirs(text, return_offsets_mapping=True, **kwargs))
