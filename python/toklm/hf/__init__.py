@@ -11,7 +11,8 @@ class aliases reproduce the transformers class of the same name.
 
 from __future__ import annotations
 
-from toklm.hf.tokenizer import BatchEncoding, StreamDecoder, Tokenizer, UnknownTokenIdError
+from toklm.hf.outputs import BatchEncoding, StreamDecoder, UnknownTokenIdError
+from toklm.hf.tokenizer import Tokenizer
 
 __all__ = [
     "AutoTokenizer",

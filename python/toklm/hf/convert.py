@@ -63,7 +63,7 @@ def encoding_to_tokenizer_json(encoding: Any, path: str | os.PathLike[str] | Non
     >>> import toklm
     >>> data = encoding_to_tokenizer_json(toklm.get_encoding("gpt2"))
     >>> data["model"]["type"], len(data["model"]["vocab"])
-    ('BPE', 50256)
+    ('BPE', 50257)
     """
     ranks: dict[bytes, int] = dict(encoding._mergeable_ranks)
     vocab = {byte_level(token): rank for token, rank in ranks.items()}

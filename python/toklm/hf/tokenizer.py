@@ -15,90 +15,19 @@ from dataclasses import replace
 from typing import Any
 
 from toklm import _core
+from toklm.hf.outputs import (
+    BatchEncoding,
+    StreamDecoder,
+    UnknownTokenIdError,
+    to_list,
+    to_tensor,
+)
+from toklm.hf.postprocess import apply_template, pad, strategies, trim_offsets
 from toklm.hf.spec import AddedToken, Template, TokenizerSpec
 
 VERY_LARGE_INTEGER = int(1e30)  # transformers' "no limit" model_max_length
 DEFAULT_THREADS = os.cpu_count() or 1
 SPECIAL_NAMES = ("bos_token", "eos_token", "unk_token", "pad_token")
-
-
-class UnknownTokenIdError(ValueError, KeyError):
-    """An id with no token: a ValueError and, as in toklm.Encoding, a KeyError."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class BatchEncoding(dict):  # type: ignore[type-arg]
-    """The dict `__call__` returns (`input_ids`, `attention_mask`, ...), readable as attributes.
-
-    >>> BatchEncoding({"input_ids": [1, 2]}).input_ids
-    [1, 2]
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def to(self, device: Any) -> BatchEncoding:
-        """Move torch tensors to `device` (other values unchanged)."""
-        return BatchEncoding({k: v.to(device) if hasattr(v, "to") else v for k, v in self.items()})
-
-
-class StreamDecoder:
-    """Incremental decoding: `step(id)` returns the text that token completes, holding back a
-    character split across tokens until its last byte arrives, so output never breaks one.
-
-    >>> s = StreamDecoder(lambda ids: bytes(ids), byte_level=True)
-    >>> [s.step(b) for b in "é!".encode()], s.flush()
-    (['', 'é', '!'], '')
-    """
-
-    def __init__(self, token_bytes: Any, *, byte_level: bool) -> None:
-        self._token_bytes = token_bytes
-        self._byte_level = byte_level
-        self._pending = b""
-        self._first = True
-
-    def step(self, token_id: int) -> str:
-        data = self._token_bytes([token_id])
-        if not self._byte_level:  # tokens joined by spaces (no decoder)
-            text = data.decode("utf-8", errors="replace")
-            if not data:
-                return ""
-            out, self._first = (text if self._first else " " + text), False
-            return out
-        buf = self._pending + data
-        cut = _complete_prefix(buf)
-        self._pending = buf[cut:]
-        return buf[:cut].decode("utf-8", errors="replace")
-
-    def flush(self) -> str:
-        """Whatever is held back (an incomplete character decodes to U+FFFD)."""
-        out, self._pending = self._pending.decode("utf-8", errors="replace"), b""
-        return out
-
-
-def _complete_prefix(buf: bytes) -> int:
-    """Length of `buf` minus a trailing sequence that could still become a valid character."""
-    n = len(buf)
-    for back in range(1, min(3, n) + 1):
-        b = buf[n - back]
-        if b < 0x80:
-            return n
-        if b >= 0xC0:  # a lead byte: incomplete if it wants more bytes than follow it
-            need = 2 if b < 0xE0 else 3 if b < 0xF0 else 4
-            if b >= 0xF5 or (0xC0 <= b < 0xC2) or need <= back:
-                return n
-            try:  # e.g. E0 80 is invalid at once and must not be held back
-                buf[n - back :].decode("utf-8")
-            except UnicodeDecodeError as e:
-                if e.reason != "unexpected end of data":
-                    return n
-            return n - back
-    return n
 
 
 class Tokenizer:
@@ -311,7 +240,7 @@ class Tokenizer:
         ['Hello', 'Ġworld']
         """
         table = self._tokens()
-        ids = _to_list(ids)
+        ids = to_list(ids)
         if isinstance(ids, int):
             return table.get(ids)
         skip = set(self.all_special_ids) if skip_special_tokens else set()
@@ -503,10 +432,10 @@ class Tokenizer:
         for k, proc in enumerate(self._post):
             if proc[0] == "byte_level" and proc[1] and offs is not None and tokens is not None:
                 if not (trimmed and k == 0):
-                    offs = _trim_offsets(tokens, offs, proc[2])
+                    offs = trim_offsets(tokens, offs, proc[2])
             elif proc[0] == "template" and add_special_tokens:
                 table = self._tokens() if tokens is not None else {}
-                ids, offs, special, tokens = _apply_template(
+                ids, offs, special, tokens = apply_template(
                     proc[1], ids, offs, special, tokens, table
                 )
         out: dict[str, list[Any]] = {"input_ids": ids, "special_tokens_mask": special}
@@ -552,7 +481,14 @@ class Tokenizer:
         if batched and not all(isinstance(t, str) for t in text):
             raise TypeError("text must be a str or a list of str")
         texts = list(text) if batched else [text]  # type: ignore[list-item]
-        pad_kind, trunc_len, pad_len = self._strategies(padding, truncation, max_length)
+        pad_kind, trunc_len, pad_len = strategies(
+            padding, truncation, max_length, self.model_max_length
+        )
+        if pad_kind and (self.pad_token is None or self.pad_token_id is None):
+            raise ValueError(
+                f"asking to pad but {self.name!r} has no padding token: set one, for example "
+                "tokenizer.pad_token = tokenizer.eos_token"
+            )
         trim = self._native_trim(trunc_len is not None) if return_offsets_mapping else None
         ids_list, offs_list, trimmed = self._encode_raw_batch(
             texts, return_offsets_mapping, DEFAULT_THREADS, trim
@@ -566,7 +502,8 @@ class Tokenizer:
         for e in encs:
             e["attention_mask"] = [1] * len(e["input_ids"])
         if pad_kind:
-            self._pad(encs, pad_len, pad_to_multiple_of, padding_side or self.padding_side)
+            side = padding_side or self.padding_side
+            pad(encs, pad_len, pad_to_multiple_of, side, self.pad_token_id)  # type: ignore[arg-type]
         keys = ["input_ids"]
         if return_attention_mask is None or return_attention_mask:
             keys.append("attention_mask")
@@ -578,84 +515,10 @@ class Tokenizer:
         if return_length:
             out["length"] = [len(e["input_ids"]) for e in encs]
         if return_tensors is not None:
-            return BatchEncoding({k: _tensor(v, return_tensors, k) for k, v in out.items()})
+            return BatchEncoding({k: to_tensor(v, return_tensors, k) for k, v in out.items()})
         if not batched:
             return BatchEncoding({k: v[0] if k != "length" else v for k, v in out.items()})
         return BatchEncoding(out)
-
-    def _strategies(
-        self, padding: bool | str, truncation: bool | str | None, max_length: int | None
-    ) -> tuple[str | None, int | None, int | None]:
-        """transformers' `_get_padding_truncation_strategies`: (pad kind, truncate to, pad to)."""
-        if max_length is not None and padding is False and truncation is None:
-            truncation = True
-        if padding is True or padding == "longest":
-            pad_kind: str | None = "longest"
-        elif padding == "max_length":
-            pad_kind = "max_length"
-        elif padding in (False, None, "do_not_pad"):
-            pad_kind = None
-        else:
-            raise ValueError(
-                "padding must be True, False, 'longest', 'max_length' or 'do_not_pad', "
-                f"got {padding!r}"
-            )
-        if truncation in (True, "longest_first", "only_first"):
-            truncate = True
-        elif truncation in (False, None, "do_not_truncate"):
-            truncate = False
-        elif truncation == "only_second":
-            raise ValueError(
-                "truncation='only_second' needs a pair of sequences, which toklm does not take"
-            )
-        else:
-            raise ValueError(
-                "truncation must be True, False, 'longest_first' or 'do_not_truncate', "
-                f"got {truncation!r}"
-            )
-        limit = max_length
-        if limit is None and (pad_kind == "max_length" or truncate):
-            if self.model_max_length > 10**20:
-                pad_kind = None if pad_kind == "max_length" else pad_kind
-                truncate = False
-            else:
-                limit = self.model_max_length
-        if pad_kind and (self.pad_token is None or self.pad_token_id is None):
-            raise ValueError(
-                f"asking to pad but {self.name!r} has no padding token: set one, for example "
-                "tokenizer.pad_token = tokenizer.eos_token"
-            )
-        return (
-            pad_kind,
-            (limit if truncate else None),
-            (limit if pad_kind == "max_length" else None),
-        )
-
-    def _pad(
-        self, encs: list[dict[str, list[Any]]], length: int | None, multiple: int | None, side: str
-    ) -> None:
-        """tokenizers' `pad_encodings`: pad to `length` or the longest, rounded up to `multiple`."""
-        if side not in ("right", "left"):
-            raise ValueError(f"padding_side must be 'right' or 'left', got {side!r}")
-        target = (
-            length if length is not None else max((len(e["input_ids"]) for e in encs), default=0)
-        )
-        if multiple and target % multiple:
-            target += multiple - target % multiple
-        pad_id = self.pad_token_id
-        fill = {
-            "input_ids": pad_id,
-            "attention_mask": 0,
-            "special_tokens_mask": 1,
-            "offset_mapping": (0, 0),
-        }
-        for e in encs:
-            n = target - len(e["input_ids"])
-            if n <= 0:
-                continue
-            for key, value in fill.items():
-                if key in e:
-                    e[key] = e[key] + [value] * n if side == "right" else [value] * n + e[key]
 
     def encode(
         self,
@@ -730,7 +593,7 @@ class Tokenizer:
         >>> tok.decode([15496, 995])  # doctest: +SKIP
         'Hello world'
         """
-        ids = _to_list(token_ids)
+        ids = to_list(token_ids)
         if isinstance(ids, int):
             ids = [ids]
         if ids and isinstance(ids[0], (list, tuple)):
@@ -793,85 +656,3 @@ class Tokenizer:
         self.__dict__.update(state)
         self._id_to_token = None
         self._build()
-
-
-# What ByteLevel's offset trimming strips: its space stand-in and Rust's `char::is_whitespace`.
-_SPACES = (
-    "Ġ\t\n\x0b\x0c\r \x85\xa0\u1680"
-    + "".join(map(chr, range(0x2000, 0x200B)))
-    + ("\u2028\u2029\u202f\u205f\u3000")
-)
-
-
-def _trim_offsets(tokens: list[str], offs: list[Any], add_prefix_space: bool) -> list[Any]:
-    """tokenizers' ByteLevel `process_offsets`: drop leading/trailing spaces from offsets."""
-    out = []
-    for i, (token, (start, end)) in enumerate(zip(tokens, offs, strict=True)):
-        lead = len(token) - len(token.lstrip(_SPACES))
-        trail = len(token) - len(token.rstrip(_SPACES))
-        if lead and (i == 0 or start == 0) and add_prefix_space and lead == 1:
-            lead = 0
-        if lead:
-            start = min(start + lead, end)
-        if trail and end >= trail:
-            end = max(end - trail, start)
-        out.append((start, end))
-    return out
-
-
-def _apply_template(
-    template: Template,
-    ids: list[int],
-    offs: list[Any] | None,
-    special: list[int],
-    tokens: list[str] | None,
-    table: dict[int, str],
-) -> tuple[list[int], list[Any] | None, list[int], list[str] | None]:
-    """TemplateProcessing of one sequence: special tokens get offsets (0, 0) and mask 1."""
-    new_ids: list[int] = []
-    new_offs: list[Any] = []
-    new_special: list[int] = []
-    new_tokens: list[str] = []
-    for name, _type_id, is_seq in template.items:
-        if is_seq:
-            new_ids += ids
-            new_special += special
-            new_offs += offs or []
-            new_tokens += tokens or []
-        else:
-            extra = template.special_ids[name]
-            new_ids += extra
-            new_special += [1] * len(extra)
-            new_offs += [(0, 0)] * len(extra)
-            new_tokens += [table.get(i, "") for i in extra]
-    return (
-        new_ids,
-        new_offs if offs is not None else None,
-        new_special,
-        new_tokens if tokens is not None else None,
-    )
-
-
-def _to_list(obj: Any) -> Any:
-    """numpy arrays and torch tensors to (nested) lists of int, like transformers' to_py_obj."""
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    return obj
-
-
-def _tensor(value: list[Any], kind: str, key: str) -> Any:
-    """A batch of equal-length rows as numpy or torch; ValueError for ragged rows."""
-    if key != "length" and len({len(row) for row in value}) > 1:
-        raise ValueError(
-            f"cannot make a tensor of {key} rows of different lengths; pass padding=True "
-            "(or padding='max_length') to pad them"
-        )
-    if kind == "np":
-        import numpy as np
-
-        return np.asarray(value, dtype=np.int64)
-    if kind == "pt":
-        import torch
-
-        return torch.tensor(value, dtype=torch.int64)
-    raise ValueError(f"return_tensors must be None, 'np' or 'pt', got {kind!r}")
