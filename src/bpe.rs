@@ -25,12 +25,15 @@ pub fn encode_piece(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
         0 => {}
         1 => out.push(vocab.byte_rank(piece[0])),
         _ => {
-            if let Some(fast) = vocab.backtrack() {
-                let base = out.len();
-                if fast.encode(piece, out) {
-                    return;
+            match vocab.backtrack() {
+                Some(fast) => {
+                    let base = out.len();
+                    if fast.encode(piece, out) {
+                        return;
+                    }
+                    out.truncate(base);
                 }
-                out.truncate(base);
+                None => vocab.note_slow_bytes(piece.len()),
             }
             encode_by_merging(vocab, piece, out);
         }

@@ -31,14 +31,18 @@ use crate::vocab::{Rank, NO_RANK};
 /// Ranks, and so the fields packed below, must fit in 21 bits.
 const RANK_BITS: u32 = 21;
 const RANK_MASK: u64 = (1 << RANK_BITS) - 1;
-/// Trie node ids must fit in 23 bits so that `node << 8 | byte` (plus one) fits in a `u32`.
-const MAX_NODES: usize = 1 << 23;
+/// Trie node ids must fit in 22 bits (the character table packs them with 16 payload bits).
+const MAX_NODES: usize = 1 << 22;
 /// A trie cursor (an edge's child, or an entry of `first2`/`first3`) is a node id in the low 23
 /// bits plus flags. `EMITTABLE`: the node is a reachable token (its id is then its rank).
 const EMITTABLE: u32 = 1 << 31;
 /// `LEAF`: no token extends the node, so a walk stops there without another probe.
 const LEAF: u32 = 1 << 30;
-const ID_MASK: u32 = (1 << 23) - 1;
+/// `CHARSTEP`: no reachable token ends inside a 3-byte UTF-8 character that follows the node, so
+/// a walk may cross such a character in one step of the character table.
+const CHARSTEP: u32 = 1 << 29;
+const ID_BITS: u32 = 22;
+const ID_MASK: u32 = (1 << ID_BITS) - 1;
 /// No rank / no node; as a cursor it has `LEAF` set, so a walk stops on it.
 const NONE: u32 = u32::MAX;
 /// Slots of the pair-validity memo (4 bytes each); the stored tag takes the other 42 - 20 bits.
@@ -64,11 +68,16 @@ pub struct Backtrack {
     /// The same after the first character when a text starts with a 3-byte UTF-8 sequence (CJK,
     /// Hangul), indexed by its 16 payload bits.
     first3: Vec<u64>,
+    /// The same for a space then a 3-byte sequence (a Korean word's piece starts so).
+    space3: Vec<u64>,
     /// Trie edges, open addressing: low half `(node << 8 | byte) + 1` (0 = empty slot), high half
     /// the child's cursor. A token's node id is its rank; other nodes are numbered from
     /// `n_ranks + 1` (`n_ranks` is the root).
     edges: Vec<u64>,
     edge_mask: usize,
+    /// Whole 3-byte characters from `CHARSTEP` nodes: `1 << 63 | (node << 16 | payload) << 25 |`
+    /// the child's cursor packed in 25 bits (see `pack_cursor`), open addressing, 0 = empty.
+    chars: Vec<u64>,
     /// Every split of a token into two tokens: `(a, b) -> rank of a ++ b` (see `PairTable`).
     pairs: Vec<u64>,
     /// One bit per hash of a pair key, set for the keys in `pairs`: most pairs asked about are
@@ -197,6 +206,36 @@ impl PairTable {
     }
 }
 
+/// A cursor in 25 bits: the id and the three flags.
+#[inline(always)]
+fn pack_cursor(c: u32) -> u64 {
+    ((c & ID_MASK) | (c >> 29) << ID_BITS) as u64
+}
+
+#[inline(always)]
+fn unpack_cursor(p: u64) -> u32 {
+    (p as u32 & ID_MASK) | (p as u32 >> ID_BITS) << 29
+}
+
+/// Key of a whole-character step: the node and the character's 16 payload bits.
+#[inline(always)]
+fn char_key(node: u32, payload: u32) -> u64 {
+    ((node & ID_MASK) as u64) << 16 | payload as u64
+}
+
+const PACKED_MASK: u64 = (1 << 25) - 1;
+
+/// The 16 payload bits of a 3-byte UTF-8 sequence, or `None` if `b` does not start with one.
+#[inline(always)]
+fn payload3(b: &[u8]) -> Option<u32> {
+    match *b {
+        [b0, b1, b2, ..] if b0 & 0xF0 == 0xE0 && b1 & 0xC0 == 0x80 && b2 & 0xC0 == 0x80 => {
+            Some(((b0 & 0x0F) as u32) << 12 | ((b1 & 0x3F) as u32) << 6 | (b2 & 0x3F) as u32)
+        }
+        _ => None,
+    }
+}
+
 /// The filter's bit for a pair key (other hash bits than the table's slot index).
 #[inline(always)]
 fn filter_bit(key: u64, bits: usize) -> usize {
@@ -310,14 +349,72 @@ impl Backtrack {
             }
         }
         // Mark the leaves, so walks stop on them without a failing probe.
-        let mut has_child = vec![false; next_node as usize];
+        let n_nodes = next_node as usize;
+        let mut parent = vec![NONE; n_nodes];
+        let mut in_byte = vec![0u8; n_nodes];
         for &slot in edges.slots.iter().filter(|&&s| s != 0) {
-            has_child[((slot as u32 - 1) >> 8) as usize] = true;
+            let (key, child) = (slot as u32 - 1, (slot >> 32) as u32 & ID_MASK);
+            parent[child as usize] = key >> 8;
+            in_byte[child as usize] = key as u8;
+        }
+        let mut has_child = vec![false; n_nodes];
+        // Nodes below which a reachable token ends inside a following 3-byte character.
+        let mut mid_char = vec![false; n_nodes];
+        let lead = |b: u8| b & 0xF0 == 0xE0;
+        let cont = |b: u8| b & 0xC0 == 0x80;
+        for &slot in edges.slots.iter().filter(|&&s| s != 0) {
+            let (p, child) = ((slot as u32 - 1) >> 8, (slot >> 32) as u32);
+            has_child[p as usize] = true;
+            if child & EMITTABLE == 0 {
+                continue;
+            }
+            let b = in_byte[(child & ID_MASK) as usize];
+            if lead(b) {
+                mid_char[p as usize] = true;
+            } else if cont(b) && lead(in_byte[p as usize]) && p != root {
+                mid_char[parent[p as usize] as usize] = true;
+            }
         }
         for slot in edges.slots.iter_mut().filter(|s| **s != 0) {
-            if !has_child[((*slot >> 32) as u32 & ID_MASK) as usize] {
+            let child = ((*slot >> 32) as u32 & ID_MASK) as usize;
+            if !has_child[child] {
                 *slot |= (LEAF as u64) << 32;
             }
+            if !mid_char[child] {
+                *slot |= (CHARSTEP as u64) << 32;
+            }
+        }
+        // Every whole 3-byte character below a `CHARSTEP` node.
+        let mut steps = Vec::new();
+        for &slot in edges.slots.iter().filter(|&&s| s != 0) {
+            let c3 = (slot >> 32) as u32;
+            let c2 = parent[(c3 & ID_MASK) as usize];
+            if c2 == root || !cont(in_byte[(c3 & ID_MASK) as usize]) || !cont(in_byte[c2 as usize])
+            {
+                continue;
+            }
+            let c1 = parent[c2 as usize];
+            if c1 == root || !lead(in_byte[c1 as usize]) {
+                continue;
+            }
+            let p = parent[c1 as usize];
+            let bytes = [
+                in_byte[c1 as usize],
+                in_byte[c2 as usize],
+                in_byte[(c3 & ID_MASK) as usize],
+            ];
+            if p != root && !mid_char[p as usize] {
+                steps.push((char_key(p, payload3(&bytes).unwrap_or(0)), c3));
+            }
+        }
+        let mut chars = vec![0u64; (steps.len() * 2).next_power_of_two().max(64)];
+        let char_mask = chars.len() - 1;
+        for (key, cursor) in steps {
+            let mut i = mix(key) as usize & char_mask;
+            while chars[i] != 0 {
+                i = (i + 1) & char_mask;
+            }
+            chars[i] = 1 << 63 | key << 25 | pack_cursor(cursor);
         }
         let edges = edges.into_compact();
         let step = |cursor: u32, b: u8| match cursor & LEAF {
@@ -342,14 +439,18 @@ impl Backtrack {
             }
         }
         let mut first3 = vec![0u64; 1 << 16];
-        for (i, e) in first3.iter_mut().enumerate() {
+        let mut space3 = vec![0u64; 1 << 16];
+        for i in 0..1 << 16 {
             let (b0, b1, b2) = (
                 0xE0 | (i >> 12) as u8,
                 0x80 | (i >> 6 & 63) as u8,
                 0x80 | (i & 63) as u8,
             );
             let e2 = first2[(b0 as usize) << 8 | b1 as usize];
-            *e = entry((e2 >> 32) as Rank, step(e2 as u32, b2));
+            first3[i] = entry((e2 >> 32) as Rank, step(e2 as u32, b2));
+            let e = first2[0x20 << 8 | b0 as usize];
+            let e3 = entry((e >> 32) as Rank, step(e as u32, b1));
+            space3[i] = entry((e3 >> 32) as Rank, step(e3 as u32, b2));
         }
         let mut pair_filter = vec![0u64; (pairs.used * 16).next_power_of_two().max(64) / 64];
         let bits = pair_filter.len() * 64;
@@ -365,8 +466,10 @@ impl Backtrack {
             root,
             first2,
             first3,
+            space3,
             edge_mask: edges.len() - 1,
             edges,
+            chars,
             pairs: pairs.slots,
             pair_filter,
             memo: (0..MEMO_SLOTS).map(|_| AtomicU32::new(0)).collect(),
@@ -378,8 +481,9 @@ impl Backtrack {
         self.token_len.capacity()
             + self.split.capacity() * 8
             + self.next_prefix.capacity() * 4
-            + (self.first2.capacity() + self.first3.capacity()) * 8
-            + (self.edges.capacity() + self.pairs.capacity() + self.pair_filter.capacity()) * 8
+            + (self.first2.capacity() + self.first3.capacity() + self.space3.capacity()) * 8
+            + (self.edges.capacity() + self.chars.capacity()) * 8
+            + (self.pairs.capacity() + self.pair_filter.capacity()) * 8
             + self.memo.capacity() * 4
     }
 
@@ -388,19 +492,31 @@ impl Backtrack {
     #[inline]
     fn walk(&self, text: &[u8]) -> (Rank, u32) {
         let n = text.len();
-        let (b0, b1) = (text[0] as usize, text[1] as usize);
-        let (e, mut i) =
-            if n >= 3 && b0 & 0xF0 == 0xE0 && b1 & 0xC0 == 0x80 && text[2] & 0xC0 == 0x80 {
-                let payload = (b0 & 0x0F) << 12 | (b1 & 0x3F) << 6 | (text[2] & 0x3F) as usize;
-                (self.first3[payload], 3)
-            } else {
-                (self.first2[b0 << 8 | b1], 2)
-            };
+        let (e, mut i) = match (text[0], payload3(text), payload3(&text[1..])) {
+            (_, Some(p), _) => (self.first3[p as usize], 3),
+            (b' ', _, Some(p)) => (self.space3[p as usize], 4),
+            (b0, _, _) => (self.first2[(b0 as usize) << 8 | text[1] as usize], 2),
+        };
         let mut best = (e >> 32) as Rank;
         let mut cursor = e as u32;
         while i < n {
             if cursor & LEAF != 0 {
                 return (best, NONE);
+            }
+            if cursor & CHARSTEP != 0 {
+                if let Some(payload) = payload3(&text[i..]) {
+                    match self.char_step(cursor, payload) {
+                        Some(c) => {
+                            cursor = c;
+                            if c & EMITTABLE != 0 {
+                                best = c & ID_MASK;
+                            }
+                            i += 3;
+                            continue;
+                        }
+                        None => return (best, NONE),
+                    }
+                }
             }
             let key = ((cursor & ID_MASK) << 8 | text[i] as u32).wrapping_add(1);
             let mut s = mix((key - 1) as u64) as usize & self.edge_mask;
@@ -421,6 +537,25 @@ impl Backtrack {
             i += 1;
         }
         (best, cursor)
+    }
+
+    /// The cursor after a whole 3-byte character from a `CHARSTEP` node, if a token goes on so.
+    #[inline(always)]
+    fn char_step(&self, cursor: u32, payload: u32) -> Option<u32> {
+        let key = char_key(cursor, payload);
+        let want = 1 << 63 | key << 25;
+        let mask = self.chars.len() - 1;
+        let mut i = mix(key) as usize & mask;
+        loop {
+            let s = self.chars[i];
+            if s & !PACKED_MASK == want {
+                return Some(unpack_cursor(s & PACKED_MASK));
+            }
+            if s == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
     }
 
     /// The longest reachable token that is a prefix of `text` (not empty).
