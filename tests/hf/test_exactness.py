@@ -49,8 +49,6 @@ def sample_lines(corpus: str, n: int) -> list[str]:
 def lines():
     """Evenly spaced lines: 24 of each monolingual corpus, 4 of each parallel-text file."""
     files = corpus_files()
-    if not files:
-        shared_path("corpora")
     return [ln for f in files for ln in sample_lines(f, 4 if f.startswith("parallel") else 24)]
 
 
