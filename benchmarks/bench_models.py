@@ -63,7 +63,9 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     # Per-step overhead dominates here (the issue's "tiny model" target).
     "tiny": ("gpt2", dict(vocab_size=1000, n_embd=64, n_layer=2, n_head=2, n_positions=1024)),
 }
-MODES = ("fp32", "bf16", "int8")
+# fp32; bf16w = bf16 weights with fp32 activations (quantize="bf16"); int8 = int8 weight-only;
+# bf16 = the whole model in bf16 (dtype="bfloat16"; slow on CPUs without AVX512-BF16, so opt-in).
+MODES = ("fp32", "bf16w", "int8")
 SAMPLING = dict(do_sample=True, top_k=50, repetition_penalty=1.5, temperature=0.5)
 
 
@@ -125,27 +127,24 @@ def load_hf(path: Path) -> Any:
 def load_toklm(path: Path, mode: str) -> Any:
     from toklm.models import AutoModelForCausalLM
 
-    dtype = "bfloat16" if mode in ("bf16", "int8") else "float32"
-    return AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype, quantize="int8" if mode == "int8" else None
-    )
+    dtype = "bfloat16" if mode == "bf16" else "float32"
+    quantize = {"int8": "int8", "bf16w": "bf16"}.get(mode)
+    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, quantize=quantize)
 
 
 def weight_bytes_per_token(model: Any) -> int:
-    """Bytes of every parameter a decode step reads: all but the embedding tables (one row each)."""
-    skip = {id(model.token_embedding_weight)}
-    if hasattr(model, "wpe"):
-        skip.add(id(model.wpe.weight))
-    total, seen = 0, set()
-    for p in model.parameters():
-        if id(p) in skip or p.data_ptr() in seen:
-            continue
-        seen.add(p.data_ptr())
-        total += p.numel() * p.element_size()
-    # A tied LM head reads the embedding table in full.
-    head = model.lm_head.weight
-    if head.data_ptr() == model.token_embedding_weight.data_ptr():
-        total += head.numel() * head.element_size()
+    """Bytes a decode step reads from weights: every linear layer (a tied LM head reads the whole
+    embedding table) and norm; embedding lookups read one row and are left out."""
+    from toklm.models.layers import LayerNorm
+
+    total = 0
+    for module in model.modules():
+        if hasattr(module, "weight_bytes"):
+            total += module.weight_bytes()
+            bias = getattr(module, "bias", None)
+            total += bias.numel() * bias.element_size() if bias is not None else 0
+        elif isinstance(module, LayerNorm):
+            total += sum(p.numel() * p.element_size() for p in module.parameters())
     return total
 
 
@@ -221,6 +220,7 @@ def bench_model(name: str, args: argparse.Namespace, bandwidth: float) -> dict[s
         },
         reps,
     )
+    progress({"load_s": loads}, "load_s")
     hf = load_hf(path)
     ours = {m: load_toklm(path, m) for m in args.modes}
     live = [hf, ours]  # dropped before the memory runs
@@ -258,6 +258,10 @@ def bench_model(name: str, args: argparse.Namespace, bandwidth: float) -> dict[s
             model.run(long_prompt, pos, step, keep=1)
 
     results: dict[str, Any] = {"model": name, "bandwidth_gbs": bandwidth, "load_s": loads}
+    results["weight_bytes"] = {
+        "hf": hf_weight_bytes(hf),
+        **{f"toklm-{m}": weight_bytes_per_token(ours[m]) for m in ours},
+    }
     results["prefill_s"] = best_of(
         {"hf": hf_prefill, **{f"toklm-{m}": (lambda m=m: our_prefill(m)) for m in args.modes}}, reps
     )
@@ -275,9 +279,13 @@ def bench_model(name: str, args: argparse.Namespace, bandwidth: float) -> dict[s
         B = ids.shape[0]
         return {k: B * new / (t[k] - t[k + "-first"]) for k in t if not k.endswith("-first")}
 
+    progress(results, "prefill_s")
     results["decode_b1_tps"] = decode_rate(short[:1])
+    progress(results, "decode_b1_tps")
     results["decode_b8_tps"] = decode_rate(short)
+    progress(results, "decode_b8_tps")
     results["sampling_b1_tps"] = decode_rate(short[:1], **SAMPLING)
+    progress(results, "sampling_b1_tps")
     results["weight_bytes"] = {
         "hf": hf_weight_bytes(hf),
         **{f"toklm-{m}": weight_bytes_per_token(ours[m]) for m in ours},
@@ -296,6 +304,10 @@ def bench_model(name: str, args: argparse.Namespace, bandwidth: float) -> dict[s
         }
     report(results)
     return results
+
+
+def progress(results: dict[str, Any], key: str) -> None:
+    print(f"  {key}: " + ", ".join(f"{k} {v:.3g}" for k, v in results[key].items()), flush=True)
 
 
 def report(r: dict[str, Any]) -> None:

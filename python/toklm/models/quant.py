@@ -38,12 +38,15 @@ class Int8Linear(nn.Module):
 
     def __init__(self, linear: Linear) -> None:
         super().__init__()
-        w = linear.weight.detach().float()  # [out, in]
-        scale = _bf16_ceil(w.abs().amax(dim=1).clamp(min=1e-30) / 127)  # [out]
-        self.weight = nn.Parameter(
-            torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous(),
-            requires_grad=False,
-        )
+        w = linear.weight.detach()  # [out, in]
+        if w.dtype != torch.float32:
+            w = w.float()
+        lo, hi = torch.aminmax(w, dim=1)
+        scale = _bf16_ceil(torch.maximum(-lo, hi).clamp_(min=1e-30) / 127)  # [out]
+        # |w / scale| <= 127 because scale was rounded up; few passes: loading time matters.
+        q = torch.empty(w.shape, dtype=torch.int8, device=w.device)
+        q.copy_((w * (1.0 / scale)[:, None]).round_())
+        self.weight = nn.Parameter(q, requires_grad=False)
         self.scale = nn.Parameter(scale, requires_grad=False)
         self.scale_bf16 = scale.to(torch.bfloat16)
         self.bias = linear.bias
@@ -85,14 +88,16 @@ class Bf16Linear(nn.Module):
         super().__init__()
         w = linear.weight.detach().to(torch.bfloat16)  # [out, in]
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        big = float(w.abs().max()) if w.numel() else 0.0
         self.packed = None
         self.weight: torch.Tensor | None = None
         self.bias = linear.bias
-        if use_fbgemm and w.device.type == "cpu" and big <= _FP16_MAX:
-            bias = None if linear.bias is None else linear.bias.detach().float()
-            self.packed = torch.ops.quantized.linear_prepack_fp16(w.float(), bias)
-        else:
+        if use_fbgemm and w.device.type == "cpu":
+            wf = w.float()  # the bf16 values, exactly
+            lo, hi = torch.aminmax(wf)
+            if max(-float(lo), float(hi)) <= _FP16_MAX:  # every such bf16 value is an fp16 value
+                bias = None if linear.bias is None else linear.bias.detach().float()
+                self.packed = torch.ops.quantized.linear_prepack_fp16(wf, bias)
+        if self.packed is None:
             self.weight = w.contiguous()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -106,11 +111,6 @@ class Bf16Linear(nn.Module):
         return 2 * self.in_features * self.out_features
 
 
-def _shares_memory(weight: torch.Tensor, model: nn.Module) -> bool:
-    """Whether a parameter still in `model` (a tied embedding) uses `weight`'s memory."""
-    return any(p.data_ptr() == weight.data_ptr() for p in model.parameters())
-
-
 def quantize(model: nn.Module, mode: str) -> nn.Module:
     """Replace every `Linear` in `model` (the LM head included), in place, by an `Int8Linear`
     (mode "int8") or a `Bf16Linear` (mode "bf16").
@@ -120,11 +120,17 @@ def quantize(model: nn.Module, mode: str) -> nn.Module:
     if mode not in ("int8", "bf16"):
         raise ValueError(f"quantize={mode!r} is not supported; use None, 'int8' or 'bf16'")
     fbgemm = mode == "bf16" and _fbgemm_half_available()
+    # Memory still used after quantization: a tied embedding shares the LM head's weight.
+    kept = {
+        m.weight.data_ptr()
+        for m in model.modules()
+        if not isinstance(m, Linear) and isinstance(getattr(m, "weight", None), torch.Tensor)
+    }
     for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, Linear):
                 new = Int8Linear(child) if mode == "int8" else Bf16Linear(child, fbgemm)
                 setattr(module, child_name, new)
-                if not _shares_memory(child.weight, model):
+                if child.weight.data_ptr() not in kept:
                     release_tensor(child.weight)  # mapped file pages of the float weight
     return model
