@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -375,7 +376,9 @@ impl Vocab {
         let spawned = std::thread::Builder::new()
             .name("toklm-bpe-tables".into())
             .spawn(move || {
-                let _ = f.set(build(&t));
+                // A panic here (a bug) must still settle `fast`: the merge path then stays.
+                let built = std::panic::catch_unwind(AssertUnwindSafe(|| build(&t)));
+                let _ = f.set(built.unwrap_or(None));
             });
         if spawned.is_err() {
             // No thread: keep the merge path (exact, only slower) rather than block the caller.
@@ -609,6 +612,12 @@ mod tests {
         assert_eq!(v.token_bytes(5), b"abc");
         assert!(!v.contains_rank(4));
         assert!(!v.contains_rank(99));
+    }
+
+    #[test]
+    fn shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Vocab>();
     }
 
     #[test]
