@@ -115,6 +115,23 @@ def best_of(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]
     return best
 
 
+class StepClock:
+    """A generate() streamer that only records when each put() happens: the prompt, then one
+    put per generated token (transformers and toklm call it the same way)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def put(self, ids: Any) -> None:
+        self.times.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
+
+    def decode_seconds(self) -> float:
+        return self.times[-1] - self.times[1]  # from the first new token to the last
+
+
 def load_hf(path: Path) -> Any:
     transformers = quiet_transformers()
     model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
@@ -161,13 +178,25 @@ def hf_weight_bytes(model: Any) -> int:
     return total
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory. Linux: VmHWM, which (unlike ru_maxrss) does not
+    inherit the parent's peak across fork + exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child_memory(path: Path, engine: str, mode: str, prompt: int, new: int) -> None:
     """(Runs in a subprocess) load + prefill + decode; print peak RSS growth in MiB as JSON."""
     if engine == "hf":
         quiet_transformers()
     else:
         import toklm.models  # noqa: F401
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = peak_rss_mib()
     model = load_hf(path) if engine == "hf" else load_toklm(path, mode)
     ids = torch.randint(0, 1000, (1, prompt))
     with torch.inference_mode():
@@ -177,8 +206,7 @@ def child_memory(path: Path, engine: str, mode: str, prompt: int, new: int) -> N
             )
         else:
             model.generate(ids, max_new_tokens=new, eos_token_id=[])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_mib": (peak - base) / 1024}))
+    print(json.dumps({"peak_mib": peak_rss_mib() - base}))
 
 
 def peak_memory(path: Path, engine: str, mode: str, threads: int, prompt: int, new: int) -> float:
@@ -229,21 +257,20 @@ def bench_model(name: str, args: argparse.Namespace, bandwidth: float) -> dict[s
     long_prompt = torch.randint(0, V, (1, prompt_len), generator=g)
     short = torch.randint(0, V, (8, 16), generator=g)
 
-    def hf_gen(ids: torch.Tensor, n: int, **kw: Any) -> torch.Tensor:
+    def hf_gen(ids: torch.Tensor, n: int, clock: StepClock, **kw: Any) -> None:
         with torch.inference_mode():
             out = hf.generate(
                 ids,
                 attention_mask=torch.ones_like(ids),
                 max_new_tokens=n,
+                streamer=clock,
                 **{"do_sample": False, **kw},
             )
         assert out.shape[1] == ids.shape[1] + n
-        return out
 
-    def our_gen(m: str, ids: torch.Tensor, n: int, **kw: Any) -> torch.Tensor:
-        out = ours[m].generate(ids, max_new_tokens=n, eos_token_id=[], **kw)
+    def our_gen(m: str, ids: torch.Tensor, n: int, clock: StepClock, **kw: Any) -> None:
+        out = ours[m].generate(ids, max_new_tokens=n, eos_token_id=[], streamer=clock, **kw)
         assert out.shape[1] == ids.shape[1] + n
-        return out
 
     def hf_prefill() -> None:
         with torch.inference_mode():
@@ -267,19 +294,19 @@ def bench_model(name: str, args: argparse.Namespace, bandwidth: float) -> dict[s
     )
 
     def decode_rate(ids: torch.Tensor, **kw: Any) -> dict[str, float]:
-        """tokens/s over `new` decode steps: time(1 + new tokens) - time(1 token)."""
-        fns: dict[str, Callable[[], Any]] = {
-            "hf": lambda: hf_gen(ids, new + 1, **kw),
-            "hf-first": lambda: hf_gen(ids, 1, **kw),
+        """tokens/s over `new` decode steps, timed between the first and the last new token."""
+        runs: dict[str, Callable[[StepClock], None]] = {
+            "hf": lambda c: hf_gen(ids, new + 1, c, **kw),
+            **{f"toklm-{m}": (lambda c, m=m: our_gen(m, ids, new + 1, c, **kw)) for m in ours},
         }
-        for m in args.modes:
-            fns[f"toklm-{m}"] = lambda m=m: our_gen(m, ids, new + 1, **kw)
-            fns[f"toklm-{m}-first"] = lambda m=m: our_gen(m, ids, 1, **kw)
-        t = best_of(fns, reps)
-        B = ids.shape[0]
-        return {k: B * new / (t[k] - t[k + "-first"]) for k in t if not k.endswith("-first")}
+        best = dict.fromkeys(runs, 0.0)
+        for _ in range(reps):
+            for key, run in runs.items():
+                clock = StepClock()
+                run(clock)
+                best[key] = max(best[key], ids.shape[0] * new / clock.decode_seconds())
+        return best
 
-    progress(results, "prefill_s")
     results["decode_b1_tps"] = decode_rate(short[:1])
     progress(results, "decode_b1_tps")
     results["decode_b8_tps"] = decode_rate(short)

@@ -147,6 +147,11 @@ def _print_stats(
     decode_s = end - first
     rate = (new - 1) / decode_s if new > 1 and decode_s > 0 else float("nan")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    try:  # VmHWM: unlike ru_maxrss, not inherited from a parent process across fork + exec
+        status = open("/proc/self/status").read().split("VmHWM:")[1]
+        peak_mib = int(status.split()[0]) / 1024
+    except (OSError, IndexError, ValueError):
+        pass
     print(
         f"prompt {prompt_len} tokens, generated {new} tokens; first token after "
         f"{(first - start) * 1e3:.1f} ms, then {rate:.1f} tokens/s; "
