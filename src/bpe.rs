@@ -19,11 +19,13 @@ const SHORT_PIECE: usize = 256;
 /// (checked when the encoder is built), so this cannot fail.
 ///
 /// Uses the linear-time backtracking encoder (`crate::bpe_backtrack`) once the vocabulary's
-/// tables are ready, the merge algorithm before; both give the same tokens.
+/// tables are ready, the merge algorithm before and for short ASCII pieces (where it is as fast);
+/// both give the same tokens.
 pub fn encode_piece(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
     match piece.len() {
         0 => {}
         1 => out.push(vocab.byte_rank(piece[0])),
+        _ if short_ascii(piece) => encode_by_merging(vocab, piece, out),
         _ => {
             match vocab.backtrack() {
                 Some(fast) => {
@@ -40,15 +42,19 @@ pub fn encode_piece(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
     }
 }
 
+/// Short ASCII words are mostly whole tokens, which the cached hash lookup finds fastest, and the
+/// merge loop with its dense two-byte table is as quick as the trie on the rest.
+#[inline]
+fn short_ascii(piece: &[u8]) -> bool {
+    piece.len() <= SHORT_PIECE && piece.last().is_some_and(|&b| b < 0x80)
+}
+
 /// tiktoken's treatment of one pre-tokenized piece: a piece that is itself a token is that token
 /// (even a token that BPE would not form: tiktoken treats the vocabulary as a cache), any other
 /// piece is BPE-encoded. With the backtracking tables this costs no separate whole-piece lookup.
 #[inline]
 pub fn encode_pretokenized(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
-    // Short ASCII words are mostly whole tokens, which the cached hash lookup finds fastest, and
-    // the merge loop with its dense two-byte table is quicker than the trie on the rest.
-    let ascii = piece.len() <= SHORT_PIECE && piece.last().is_some_and(|&b| b < 0x80);
-    if let (Some(fast), false) = (vocab.backtrack(), ascii) {
+    if let (Some(fast), false) = (vocab.backtrack(), short_ascii(piece)) {
         let base = out.len();
         if piece.is_empty() || fast.encode_word(piece, out) {
             return;
@@ -57,7 +63,6 @@ pub fn encode_pretokenized(vocab: &Vocab, piece: &[u8], out: &mut Vec<Rank>) {
     }
     match vocab.rank(piece) {
         Some(r) => out.push(r),
-        None if ascii => encode_by_merging(vocab, piece, out),
         None => encode_piece(vocab, piece, out),
     }
 }

@@ -161,7 +161,7 @@ struct Tables {
 /// a millisecond); larger ones on a background thread (0.2-0.5 s for cl100k/o200k), started once
 /// the merge path has encoded `BUILD_AFTER_BYTES`.
 const SYNC_BUILD_BYTES: usize = 1 << 16;
-const BUILD_AFTER_BYTES: usize = 1 << 16;
+const BUILD_AFTER_BYTES: usize = 1 << 12;
 
 /// A fast hash for short byte strings: 8 bytes at a time, folded with a multiply.
 #[inline]
