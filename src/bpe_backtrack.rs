@@ -33,8 +33,8 @@ const RANK_BITS: u32 = 21;
 const RANK_MASK: u64 = (1 << RANK_BITS) - 1;
 /// Trie node ids must fit in 22 bits (the character table packs them with 16 payload bits).
 const MAX_NODES: usize = 1 << 22;
-/// A trie cursor (an edge's child, or an entry of `first2`/`first3`) is a node id in the low 23
-/// bits plus flags. `EMITTABLE`: the node is a reachable token (its id is then its rank).
+/// A trie cursor (an edge's child, or an entry of `first2`/`first3`/`space3`) is a node id in the
+/// low `ID_BITS` bits plus flags. `EMITTABLE`: the node is a reachable token (its id is then its rank).
 const EMITTABLE: u32 = 1 << 31;
 /// `LEAF`: no token extends the node, so a walk stops there without another probe.
 const LEAF: u32 = 1 << 30;
@@ -45,7 +45,8 @@ const ID_BITS: u32 = 22;
 const ID_MASK: u32 = (1 << ID_BITS) - 1;
 /// No rank / no node; as a cursor it has `LEAF` set, so a walk stops on it.
 const NONE: u32 = u32::MAX;
-/// Slots of the pair-validity memo (4 bytes each); the stored tag takes the other 42 - 20 bits.
+/// Slots of the pair-validity memo (4 bytes each, 2 MB); a slot stores the other 42 - 19 bits of
+/// the pair's key.
 const MEMO_BITS: u32 = 19;
 const MEMO_SLOTS: usize = 1 << MEMO_BITS;
 
