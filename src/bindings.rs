@@ -4,11 +4,12 @@
 //! only convert arguments, release the GIL around native work and map errors to exceptions.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyInt, PyList};
 use rayon::prelude::*;
 
 use crate::core::{CoreBpe, SpecialSet};
@@ -50,6 +51,50 @@ fn par_map<T: Sync, R: Send>(
 #[pyclass(frozen, module = "toklm._core", name = "CoreBPE")]
 pub struct PyCoreBpe {
     core: CoreBpe,
+    /// Python ints for the ordinary ranks, made on first use and shared by every list returned:
+    /// building a list from them is an incref per token instead of an allocation per token.
+    ints: OnceLock<Vec<OnceLock<Py<PyInt>>>>,
+}
+
+impl PyCoreBpe {
+    fn new(core: CoreBpe) -> Self {
+        PyCoreBpe {
+            core,
+            ints: OnceLock::new(),
+        }
+    }
+
+    /// `tokens` as a Python list of ints.
+    fn token_list<'py>(&self, py: Python<'py>, tokens: &[Rank]) -> PyResult<Bound<'py, PyList>> {
+        let ints = self.ints.get_or_init(|| {
+            (0..self.core.vocab().n_ranks())
+                .map(|_| OnceLock::new())
+                .collect()
+        });
+        PyList::new(
+            py,
+            tokens.iter().map(|&t| match ints.get(t as usize) {
+                Some(cell) => cell
+                    .get_or_init(|| t.into_pyobject(py).expect("infallible").unbind())
+                    .bind(py)
+                    .clone(),
+                None => t.into_pyobject(py).expect("infallible"),
+            }),
+        )
+    }
+
+    /// Many token sequences as a list of lists.
+    fn token_lists<'py>(
+        &self,
+        py: Python<'py>,
+        batch: &[Vec<Rank>],
+    ) -> PyResult<Bound<'py, PyList>> {
+        let lists = batch
+            .iter()
+            .map(|tokens| self.token_list(py, tokens))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, lists)
+    }
 }
 
 #[pymethods]
@@ -86,7 +131,7 @@ impl PyCoreBpe {
                 .map_err(|e| format!("invalid mergeable_ranks: {}", e.message))?;
             CoreBpe::new(vocab, special_tokens, pattern).map_err(|e| e.to_string())
         })
-        .map(|core| PyCoreBpe { core })
+        .map(PyCoreBpe::new)
         .map_err(PyValueError::new_err)
     }
 
@@ -102,7 +147,7 @@ impl PyCoreBpe {
             let vocab = Vocab::from_compact(blob).map_err(|e| e.to_string())?;
             CoreBpe::new(vocab, special_tokens, pattern).map_err(|e| e.to_string())
         })
-        .map(|core| PyCoreBpe { core })
+        .map(PyCoreBpe::new)
         .map_err(PyValueError::new_err)
     }
 
@@ -121,7 +166,7 @@ impl PyCoreBpe {
         let tokens = py
             .detach(|| self.core.encode_ordinary(text))
             .map_err(value_error)?;
-        PyList::new(py, tokens)
+        self.token_list(py, &tokens)
     }
 
     fn count_ordinary(&self, py: Python<'_>, text: &str) -> PyResult<usize> {
@@ -140,7 +185,7 @@ impl PyCoreBpe {
         let (tokens, _) = py
             .detach(|| self.core.encode(text, &allowed))
             .map_err(value_error)?;
-        PyList::new(py, tokens)
+        self.token_list(py, &tokens)
     }
 
     /// Tokens as little-endian u32 bytes (for `numpy.frombuffer`, no list built).
@@ -190,7 +235,7 @@ impl PyCoreBpe {
                 .collect::<Result<Vec<_>, _>>()
         });
         let results = results.map_err(value_error)?;
-        PyList::new(py, results)
+        self.token_lists(py, &results)
     }
 
     fn count_ordinary_batch(
@@ -223,7 +268,7 @@ impl PyCoreBpe {
             .into_iter()
             .collect::<Result<Vec<_>, _>>()
         });
-        PyList::new(py, results.map_err(value_error)?)
+        self.token_lists(py, &results.map_err(value_error)?)
     }
 
     fn encode_with_unstable<'py>(
@@ -239,20 +284,20 @@ impl PyCoreBpe {
             .map_err(value_error)?;
         let mut completions: Vec<Vec<Rank>> = completions.into_iter().collect();
         completions.sort();
-        Ok((PyList::new(py, tokens)?, PyList::new(py, completions)?))
+        Ok((self.token_list(py, &tokens)?, PyList::new(py, completions)?))
     }
 
     fn encode_bytes<'py>(&self, py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyList>> {
         let tokens = py
             .detach(|| self.core.encode_bytes(bytes))
             .map_err(value_error)?;
-        PyList::new(py, tokens)
+        self.token_list(py, &tokens)
     }
 
     /// BPE of `bytes` as a single piece (tiktoken's `_encode_single_piece`).
     fn byte_pair_encode<'py>(&self, py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyList>> {
         let tokens = py.detach(|| self.core.byte_pair_encode(bytes));
-        PyList::new(py, tokens)
+        self.token_list(py, &tokens)
     }
 
     /// The rank of exactly these bytes among ordinary tokens.

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use crate::bpe::encode_piece;
+use crate::bpe::{encode_piece, encode_pretokenized};
 use crate::pretok::Pretokenizer;
 use crate::vocab::{Rank, Vocab};
 
@@ -156,13 +156,10 @@ impl CoreBpe {
     }
 
     /// Encode one pre-tokenized piece: a whole-piece hit is a single token (tiktoken treats the
-    /// vocabulary as a cache), otherwise BPE.
+    /// vocabulary as a cache), otherwise BPE; `encode_pretokenized` does both in one trie walk.
     #[inline]
     fn encode_one_piece(&self, piece: &[u8], out: &mut Vec<Rank>) {
-        match self.vocab.rank(piece) {
-            Some(r) => out.push(r),
-            None => encode_piece(&self.vocab, piece, out),
-        }
+        encode_pretokenized(&self.vocab, piece, out)
     }
 
     /// Encode `text` with no special-token handling; returns the number of tokens of the last
