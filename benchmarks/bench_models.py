@@ -307,6 +307,7 @@ def bench_model(name: str, args: argparse.Namespace, bandwidth: float) -> dict[s
                 best[key] = max(best[key], ids.shape[0] * new / clock.decode_seconds())
         return best
 
+    progress(results, "prefill_s")
     results["decode_b1_tps"] = decode_rate(short[:1])
     progress(results, "decode_b1_tps")
     results["decode_b8_tps"] = decode_rate(short)
@@ -331,6 +332,44 @@ def bench_model(name: str, args: argparse.Namespace, bandwidth: float) -> dict[s
         }
     report(results)
     return results
+
+
+def accuracy(name: str, args: argparse.Namespace) -> None:
+    """Logit error and perplexity change of each toklm mode against toklm fp32 (which matches
+    transformers to ~1e-5), on 4 windows of 512 tokens of ../shared/corpora/en.txt."""
+    from toklm.hf import Tokenizer
+
+    path = build_checkpoint(name, Path(args.workdir))
+    kind = CONFIGS[name][0]
+    tok_dir = REPO.parent / "shared" / "tokenizers" / ("gpt2" if kind == "gpt2" else "gpt-neox-20b")
+    text = (REPO.parent / "shared" / "corpora" / "en.txt").read_text(encoding="utf-8")
+    ids = Tokenizer.from_pretrained(tok_dir).encode(text[:200_000])
+    V = CONFIGS[name][1]["vocab_size"]
+    windows = [torch.tensor([ids[i * 512 : (i + 1) * 512]]) for i in range(4)]
+    if max(ids) >= V:
+        raise SystemExit(f"{name}: the tokenizer's ids exceed the model's vocabulary")
+    ref_model = load_toklm(path, "fp32")
+    ref = [ref_model(w).logits for w in windows]
+    ref_ll = sum(ref_model.log_likelihood(w).log_likelihood for w in windows)
+    n = sum(w.shape[1] - 1 for w in windows)
+    print(
+        f"\n## accuracy: {name}, {n} predicted tokens of en.txt; fp32 perplexity "
+        f"{torch.tensor(-ref_ll / n).exp():.2f}"
+    )
+    print("| mode | max abs logit error | relative to max abs logit | perplexity change |")
+    print("|---|---|---|---|")
+    for mode in args.modes:
+        if mode == "fp32":
+            continue
+        model = load_toklm(path, mode)
+        err = max(
+            float((model(w).logits.float() - r).abs().max())
+            for w, r in zip(windows, ref, strict=True)
+        )
+        scale = max(float(r.abs().max()) for r in ref)
+        ll = sum(model.log_likelihood(w).log_likelihood for w in windows)
+        change = float(torch.tensor((ref_ll - ll) / n).exp()) - 1  # ppl ratio - 1
+        print(f"| {mode} | {err:.4f} | {err / scale:.2%} | {change:+.3%} |", flush=True)
 
 
 def progress(results: dict[str, Any], key: str) -> None:
@@ -376,13 +415,18 @@ def report(r: dict[str, Any]) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default="gpt2-124m,pythia-160m,pythia-410m,tiny")
-    p.add_argument("--modes", default=",".join(MODES), help="toklm modes: fp32,bf16,int8")
+    p.add_argument("--modes", default=",".join(MODES), help="toklm modes: fp32,bf16w,int8,bf16")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--prompt", type=int, default=512)
     p.add_argument("--quick", action="store_true", help="2 repeats, 32 new tokens")
     p.add_argument("--skip-memory", action="store_true")
+    p.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="only measure each mode's logit error and perplexity change vs fp32",
+    )
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "toklm-bench-models"))
     p.add_argument(
@@ -404,6 +448,10 @@ def main() -> None:
         f"# toklm vs transformers {transformers.__version__}, torch {torch.__version__}, "
         f"{args.threads} threads, {time.strftime('%Y-%m-%d %H:%M')}"
     )
+    if args.accuracy:
+        for name in args.models.split(","):
+            accuracy(name, args)
+        return
     bandwidth = read_bandwidth()
     results = [bench_model(name, args, bandwidth) for name in args.models.split(",")]
     if args.json:
