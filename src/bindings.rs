@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBytes, PyDict, PyInt, PyList};
+use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString};
 use rayon::prelude::*;
 
 use crate::core::{CoreBpe, SpecialSet};
@@ -62,6 +62,15 @@ impl PyCoreBpe {
             core,
             ints: OnceLock::new(),
         }
+    }
+
+    /// The bytes of `tokens`, decoded without the GIL.
+    fn decode_detached(&self, py: Python<'_>, tokens: &[Rank]) -> PyResult<Vec<u8>> {
+        py.detach(|| {
+            let mut out = Vec::with_capacity(tokens.len() * 4);
+            self.core.decode_into(tokens, &mut out).map(|_| out)
+        })
+        .map_err(unknown_token)
     }
 
     /// `tokens` as a Python list of ints.
@@ -310,11 +319,21 @@ impl PyCoreBpe {
         py: Python<'py>,
         tokens: Vec<Rank>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = py.detach(|| {
-            let mut out = Vec::with_capacity(tokens.len() * 4);
-            self.core.decode_into(&tokens, &mut out).map(|_| out)
-        });
-        Ok(PyBytes::new(py, &bytes.map_err(unknown_token)?))
+        let bytes = self.decode_detached(py, &tokens)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The text of `tokens` if their bytes are valid UTF-8, else None (Python then decodes
+    /// the bytes with the caller's error handler); one copy fewer than bytes + decode.
+    fn decode_str<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Vec<Rank>,
+    ) -> PyResult<Option<Bound<'py, PyString>>> {
+        let bytes = self.decode_detached(py, &tokens)?;
+        Ok(std::str::from_utf8(&bytes)
+            .ok()
+            .map(|s| PyString::new(py, s)))
     }
 
     fn decode_bytes_batch<'py>(
@@ -383,7 +402,6 @@ use crate::hf_bpe::{
     byte_to_char_offsets, parse_merges_txt, AddedMatcher, AddedToken, Alphabet, BpeOptions,
     Encoded, HfBpe, HfPipeline, PreStep, Scratch, TokenTable,
 };
-use pyo3::types::PyString;
 
 /// The native half of `toklm.hf.Tokenizer`: added tokens, pre-tokenizers and the BPE model of a
 /// `tokenizer.json` (normalization, post-processing and the API live in Python).

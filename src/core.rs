@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use crate::bpe::{encode_piece, encode_pretokenized};
 use crate::pretok::Pretokenizer;
-use crate::vocab::{Rank, Vocab};
+use crate::vocab::{Rank, Vocab, CHUNK};
 
 /// Which special tokens a pass acts on.
 #[derive(Debug, Clone)]
@@ -387,9 +387,13 @@ impl CoreBpe {
     /// Append the bytes of `tokens` to `out`; `Err(rank)` for the first unknown id.
     pub fn decode_into(&self, tokens: &[Rank], out: &mut Vec<u8>) -> Result<(), Rank> {
         for &t in tokens {
-            let b = self.vocab.token_bytes(t);
-            if !b.is_empty() {
-                out.extend_from_slice(b);
+            let (chunk, len) = self.vocab.token_chunk(t);
+            if len != 0 && len <= CHUNK {
+                let at = out.len();
+                out.extend_from_slice(chunk);
+                out.truncate(at + len);
+            } else if len != 0 {
+                out.extend_from_slice(self.vocab.token_bytes(t));
             } else {
                 match self.special_decoder.get(&t) {
                     Some(s) => out.extend_from_slice(s),

@@ -15,6 +15,9 @@ use crate::bpe_backtrack::Backtrack;
 /// A token's rank: its id and its merge priority (lower merges first).
 pub type Rank = u32;
 
+/// Bytes `Vocab::token_chunk` reads at once.
+pub const CHUNK: usize = 16;
+
 /// Marks "no such token" in dense tables.
 pub const NO_RANK: Rank = Rank::MAX;
 
@@ -287,10 +290,12 @@ impl Vocab {
 
     /// Index the arena; `entry_of(rank)` names the input entry of a rank for error messages.
     fn from_arena(
-        arena: Vec<u8>,
+        mut arena: Vec<u8>,
         offsets: Vec<u32>,
         entry_of: impl Fn(Rank) -> usize,
     ) -> Result<Vocab, VocabError> {
+        // Padding after the last token, so `token_chunk16` can always read 16 bytes.
+        arena.extend_from_slice(&[0u8; CHUNK]);
         let n_ranks = offsets.len() - 1;
         let capacity = (n_ranks * 2).next_power_of_two().max(16);
         let mask = capacity - 1;
@@ -440,6 +445,23 @@ impl Vocab {
     #[inline]
     pub fn token_bytes(&self, rank: Rank) -> &[u8] {
         self.inner.token_bytes(rank)
+    }
+
+    /// The `CHUNK` bytes starting at `rank`'s token, and the token's length (0 for a hole or a
+    /// rank out of range). Decoding copies the fixed-size chunk and keeps `len` bytes of it,
+    /// which compiles to two moves instead of a `memcpy` call per token.
+    #[inline]
+    pub fn token_chunk(&self, rank: Rank) -> (&[u8; CHUNK], usize) {
+        let t = &self.inner;
+        let r = rank as usize;
+        if r + 1 >= t.offsets.len() {
+            return (&[0; CHUNK], 0);
+        }
+        let (start, end) = (t.offsets[r] as usize, t.offsets[r + 1] as usize);
+        let chunk = t.arena[start..start + CHUNK]
+            .try_into()
+            .expect("arena is padded");
+        (chunk, end - start)
     }
 
     /// Whether `rank` names a token.

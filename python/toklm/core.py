@@ -264,6 +264,12 @@ class Encoding:
         >>> import toklm; toklm.get_encoding("gpt2").decode([31373, 995])
         'hello world'
         """
+        try:
+            text = self._core_bpe.decode_str(tokens)
+        except (OverflowError, TypeError):
+            raise _bad_token(tokens) from None
+        if text is not None:
+            return text
         return self.decode_bytes(tokens).decode("utf-8", errors=errors)
 
     def decode_single_token_bytes(self, token: int) -> bytes:
