@@ -53,5 +53,7 @@ def test_pythia_batch_with_padding(tmp_path):
     with torch.no_grad():
         ref = hf.generate(**inputs, max_length=30, pad_token_id=tokenizer.pad_token_id)
     assert torch.equal(out, ref)
+    # The tokenizer's output may also be passed as one argument.
+    assert torch.equal(model.generate(inputs, max_length=30, pad_token_id=1), ref)
     texts = tokenizer.batch_decode(out, skip_special_tokens=True)
     assert texts[1].startswith("The quick brown fox jumps")

@@ -9,7 +9,7 @@ rows get the pad token -> stop when every row has hit an eos id or `max_length` 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -285,21 +285,18 @@ class _Run:
         kwargs: dict[str, Any],
     ) -> None:
         device = model.device
-        defaults = model.generation_defaults
-        pad_guess = kwargs.get("pad_token_id")
-        if pad_guess is None:
-            pad_guess = defaults.pad_token_id
-        if pad_guess is None:
-            eos = kwargs.get("eos_token_id")
-            eos = defaults.eos_token_id if eos is None else eos
-            eos = [eos] if isinstance(eos, int) else list(eos)
-            pad_guess = eos[0] if eos else 0
-        if attention_mask is None and _is_ragged(input_ids):
-            ids, attention_mask = pad_left(input_ids, pad_guess)
+        if isinstance(input_ids, Mapping):  # a tokenizer's output passed as one argument
+            if attention_mask is None:
+                attention_mask = input_ids.get("attention_mask")
+            input_ids = input_ids["input_ids"]
+        ragged = attention_mask is None and _is_ragged(input_ids)
+        prompt_len = max(map(len, input_ids)) if ragged else as_ids(input_ids, device).shape[1]
+        self.settings = s = resolve_settings(model, prompt_len, kwargs)
+        if ragged:
+            ids, attention_mask = pad_left(input_ids, s.pad if s.pad is not None else 0)
         else:
             ids = as_ids(input_ids, device)
         ids = ids.to(device)
-        self.settings = s = resolve_settings(model, ids.shape[1], kwargs)
         model.check_ids(ids, s.max_length)
         if attention_mask is None:
             # transformers infers the mask only when pad is in the input and differs from eos.
