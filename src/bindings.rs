@@ -165,12 +165,6 @@ impl PyCoreBpe {
         (self.core.vocab().len(), self.core.vocab().n_ranks())
     }
 
-    /// The ordinary vocabulary as a compact blob.
-    fn compact<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let blob = self.core.vocab().to_compact().map_err(value_error)?;
-        Ok(PyBytes::new(py, &blob))
-    }
-
     fn encode_ordinary<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyList>> {
         let tokens = py
             .detach(|| self.core.encode_ordinary(text))

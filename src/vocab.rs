@@ -415,11 +415,6 @@ impl Vocab {
         self.fast.get().and_then(Option::as_ref)
     }
 
-    /// Whether the linear-time encoder is ready (encoding is exact either way).
-    pub fn fast_bpe_ready(&self) -> bool {
-        self.backtrack().is_some()
-    }
-
     /// Build the backtracking tables if not yet started and wait for them.
     #[cfg(test)]
     pub(crate) fn wait_fast_bpe(&self) -> Option<&Backtrack> {
@@ -521,16 +516,6 @@ impl Vocab {
             out.extend_from_slice(b);
         }
         Ok(out)
-    }
-
-    /// Approximate heap bytes held, the backtracking tables included once built.
-    pub fn heap_size(&self) -> usize {
-        let t = &self.inner;
-        t.arena.capacity()
-            + t.offsets.capacity() * 4
-            + t.table.capacity() * std::mem::size_of::<Slot>()
-            + t.pair_ranks.capacity() * 4
-            + self.backtrack().map_or(0, Backtrack::heap_size)
     }
 }
 
