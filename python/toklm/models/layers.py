@@ -78,8 +78,9 @@ class KVCache:
         device: torch.device | str,
     ) -> None:
         shape = (layers, batch, heads, capacity, head_dim)
-        self.k = torch.zeros(shape, dtype=dtype, device=device)
-        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        # Uninitialised on purpose: a position is always written before any query reads it.
+        self.k = torch.empty(shape, dtype=dtype, device=device)
+        self.v = torch.empty(shape, dtype=dtype, device=device)
         self.key_valid = torch.ones(batch, capacity, dtype=torch.bool, device=device)
         self.padded = False
         self.length = 0
