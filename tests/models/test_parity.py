@@ -177,3 +177,27 @@ def test_log_likelihood_slides_past_the_context(tmp_path):
         if end == 40:
             break
     assert abs(ll.log_likelihood - total) < 1e-3
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_split_gemm_path_matches(tmp_path, threads):
+    """With several threads, few-row products are split along `in` over the threads (bmm + sum):
+    still within tolerance, and greedy decoding unchanged."""
+    hf = save_hf(gpt2_config(n_embd=48, n_head=4), tmp_path / "gpt2")
+    hf2 = save_hf(
+        neox_config(hidden_size=48, intermediate_size=96, num_attention_heads=3), tmp_path / "neox"
+    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for ref_model, path in ((hf, tmp_path / "gpt2"), (hf2, tmp_path / "neox")):
+            ours = AutoModelForCausalLM.from_pretrained(path)
+            ids = torch.randint(1, VOCAB - 1, (2, 7), generator=torch.Generator().manual_seed(9))
+            assert_forward_matches(ref_model, ours, ids)
+            with torch.no_grad():
+                ref = ref_model.generate(
+                    ids[:1], max_new_tokens=20, do_sample=False, eos_token_id=None
+                )
+            assert torch.equal(ours.generate(ids[:1], max_new_tokens=20, eos_token_id=[]), ref)
+    finally:
+        torch.set_num_threads(before)
