@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 # Up to this many rows (decode steps, small batches) a CPU GEMM is split over the threads by
 # hand; above it (prefill) the BLAS parallelises well by itself.
 SPLIT_MAX_ROWS = 128
