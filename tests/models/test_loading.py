@@ -237,22 +237,17 @@ def test_import_without_torch_names_the_extra():
     assert "toklm[models]" in out.stdout
 
 
-def test_fp32_weight_layout(tmp_path):
-    """Linear weights are [in, out]-contiguous (fast CPU GEMV); GPT-2's Conv1D ones are used in
-    place from the mapped file, and its tied head shares wte's memory."""
+def test_fp32_weights_keep_the_checkpoint_layout(tmp_path):
+    """fp32 weights are the checkpoint's tensors, not copies: GPT-2's Conv1D ones stay [in, out]
+    (a transposed view), GPT-NeoX's [out, in], and GPT-2's tied head shares wte's memory."""
     save_hf(gpt2_config(), tmp_path / "gpt2")
     save_hf(neox_config(), tmp_path / "neox")
     g = AutoModelForCausalLM.from_pretrained(tmp_path / "gpt2")
     n = AutoModelForCausalLM.from_pretrained(tmp_path / "neox")
-    for w in (
-        g.h[0].attn.c_attn.weight,
-        g.lm_head.weight,
-        n.layers[1].mlp.dense_4h_to_h.weight,
-        n.lm_head.weight,
-    ):
-        assert w.t().is_contiguous()
+    assert g.h[0].attn.c_attn.weight.t().is_contiguous()
+    for w in (g.lm_head.weight, n.layers[1].mlp.dense_4h_to_h.weight, n.lm_head.weight):
+        assert w.is_contiguous()
     assert g.lm_head.weight.data_ptr() == g.wte.weight.data_ptr()
-    assert n.embed_in.weight.is_contiguous()
     mapped = load_file(tmp_path / "gpt2" / "model.safetensors")[
         "transformer.h.0.attn.c_attn.weight"
     ]

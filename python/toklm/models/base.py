@@ -180,8 +180,7 @@ class CausalLM(nn.Module):
         model_cls = cls.class_for_config(raw, config_path)
         config = model_cls.config_class.from_dict(raw, config_path)  # type: ignore[attr-defined]
         dev = torch.device(device)
-        fast_layout = torch_dtype == torch.float32 and dev.type == "cpu" and quantize is None
-        state = model_cls.read_state(config, weight_files(directory), torch_dtype, dev, fast_layout)
+        state = model_cls.read_state(config, weight_files(directory), torch_dtype, dev)
         with torch.device("meta"):
             model = model_cls(config)
         model.load_state_dict(state, strict=True, assign=True)
@@ -207,27 +206,20 @@ class CausalLM(nn.Module):
         return cls
 
     @classmethod
-    def linear_weights(cls, config: Any) -> set[str]:
-        """Canonical names of the weights that Linear layers multiply by (the LM head included)."""
-        raise NotImplementedError
-
-    @classmethod
     def read_state(
         cls,
         config: Any,
         files: list[Path],
         dtype: torch.dtype,
         device: torch.device,
-        in_out_layout: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Every parameter, shape-checked, in `dtype` on `device` (all or an error).
 
-        With `in_out_layout`, linear weights get [in, out]-contiguous storage (seen as [out, in]
-        views): CPU BLAS multiplies a row vector by that layout markedly faster (GEMV that streams
-        rows of W^T); GPT-2's Conv1D weights already are, the others are copied once.
+        A tensor already in `dtype` on the CPU is the mapped file itself, in the checkpoint's
+        layout (GPT-2's Conv1D weights stay [in, out] and are used through a transposed view):
+        nothing is copied, which is what makes loading fast. `Linear` handles either layout.
         """
         expected = cls.checkpoint_shapes(config)
-        linear = cls.linear_weights(config) if in_out_layout else set()
         state: dict[str, torch.Tensor] = {}
         source: dict[str, Path] = {}
         unexpected: list[str] = []
@@ -253,7 +245,7 @@ class CausalLM(nn.Module):
                     f"{path}: tensor {name!r} has dtype {tensor.dtype}, not float"
                 )
             logical = tensor.t() if cls.stored_transposed(canonical) else tensor  # [out, in]
-            param = _place(logical, dtype, device, canonical in linear)
+            param = _place(logical, dtype, device)
             if param.data_ptr() != tensor.data_ptr():
                 release_tensor(tensor)  # copied: give the mapped pages back
             state[canonical] = param
@@ -465,14 +457,8 @@ class CausalLM(nn.Module):
         return stream(self, prompt, **kwargs)
 
 
-def _place(t: torch.Tensor, dtype: torch.dtype, device: torch.device, in_out: bool) -> torch.Tensor:
-    """`t` in `dtype` on `device`, sharing memory when nothing changes; with `in_out`, a view of an
-    [in, out]-contiguous copy (for a 2-D [out, in] weight)."""
-    if in_out:
-        storage = t.t()
-        if not storage.is_contiguous() or storage.dtype != dtype or storage.device != device:
-            storage = torch.empty(storage.shape, dtype=dtype, device=device).copy_(storage)
-        return storage.t()
+def _place(t: torch.Tensor, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """`t` in `dtype` on `device`, sharing memory when nothing changes."""
     if t.dtype != dtype or t.device != device:
         return t.to(device=device, dtype=dtype)
     return t

@@ -171,13 +171,6 @@ class GPT2LMHeadModel(CausalLM):
         return name.removeprefix("transformer.")
 
     @classmethod
-    def linear_weights(cls, config: GPT2Config) -> set[str]:
-        names = {n for n in cls.checkpoint_shapes(config) if _CONV1D.match(n)}
-        if cls.has_lm_head:  # a tied head multiplies by wte itself
-            names.add("wte.weight" if config.tie_word_embeddings else "lm_head.weight")
-        return names
-
-    @classmethod
     def stored_transposed(cls, name: str) -> bool:
         return _CONV1D.match(name) is not None
 

@@ -20,7 +20,6 @@ from .layers import ACTIVATIONS, Embedding, LayerNorm, Linear, Step, attend
 from .loading import CheckpointError
 
 _IGNORED = re.compile(r"\.attention\.(bias|masked_bias|rotary_emb\.inv_freq)$")
-_LINEAR = re.compile(r"\.(query_key_value|dense|dense_h_to_4h|dense_4h_to_h)\.weight$")
 
 
 @dataclass(frozen=True)
@@ -226,13 +225,6 @@ class GPTNeoXForCausalLM(CausalLM):
         if name in ("embed_out.weight", "lm_head.weight"):  # transformers 4 / 5 spellings
             return None if config.tie_word_embeddings or not cls.has_lm_head else "lm_head.weight"
         return name.removeprefix("gpt_neox.")
-
-    @classmethod
-    def linear_weights(cls, config: GPTNeoXConfig) -> set[str]:
-        names = {n for n in cls.checkpoint_shapes(config) if _LINEAR.search(n)}
-        if cls.has_lm_head:
-            names.add("embed_in.weight" if config.tie_word_embeddings else "lm_head.weight")
-        return names
 
     @classmethod
     def checkpoint_shapes(cls, config: GPTNeoXConfig) -> dict[str, tuple[int, ...]]:

@@ -18,12 +18,13 @@ SPLIT_MAX_ROWS = 128
 
 
 class Linear(nn.Module):
-    """y = x @ weight.T + bias, with `weight` [out, in]: on CPU in fp32 a transposed view of an
-    [in, out]-contiguous tensor (for GPT-2, the Conv1D checkpoint tensor itself).
+    """y = x @ weight.T + bias, with `weight` [out, in]: [out, in]-contiguous, or a transposed
+    view of [in, out] storage (GPT-2's Conv1D checkpoint tensors, used in place).
 
-    With [in, out] storage and a few rows, the product is split along `in` into one slice per
-    thread and run as one `bmm` (which parallelises over its batch), then summed: MKL runs a
-    one-row GEMM on a single core, which reads weights at about half the machine's bandwidth.
+    On CPU in fp32 with a few rows (decode), the product is split into one part per thread and run
+    as one `bmm`, which parallelises over its batch: MKL runs a one-row GEMM on a single core, which
+    reads weights at about half the machine's bandwidth. [in, out] storage is split along `in`
+    (partial products summed), [out, in] storage along `out` (blocks of output columns).
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
@@ -35,19 +36,19 @@ class Linear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight
         parts = torch.get_num_threads()
-        K = self.in_features
         if (
             parts > 1
-            and K % parts == 0
             and x.device.type == "cpu"
             and w.dtype == torch.float32
-            and w.t().is_contiguous()
-            and x.numel() <= SPLIT_MAX_ROWS * K
+            and x.numel() <= SPLIT_MAX_ROWS * self.in_features
         ):
-            rows = x.reshape(-1, K)  # [N, K]
-            xs = rows.view(-1, parts, K // parts).transpose(0, 1)  # [P, N, K/P]
-            ws = w.t().view(parts, K // parts, self.out_features)  # [P, K/P, out], a view
-            y = torch.bmm(xs, ws).sum(0)  # [N, out]
+            rows = x.reshape(-1, self.in_features)  # [N, K]
+            if w.t().is_contiguous() and self.in_features % parts == 0:
+                y = _split_k(rows, w, parts)
+            elif w.is_contiguous() and self.out_features >= parts:
+                y = _split_n(rows, w, parts)
+            else:
+                return F.linear(x, w, self.bias)
             if self.bias is not None:
                 y += self.bias
             return y.view(*x.shape[:-1], self.out_features)
@@ -55,6 +56,27 @@ class Linear(nn.Module):
 
     def weight_bytes(self) -> int:
         return self.weight.numel() * self.weight.element_size()
+
+
+def _split_k(rows: torch.Tensor, w: torch.Tensor, parts: int) -> torch.Tensor:
+    """rows @ w.T for `w` with [in, out] storage: one slice of `in` per thread, summed."""
+    N, K = rows.shape
+    xs = rows.view(N, parts, K // parts).transpose(0, 1)  # [P, N, K/P]
+    ws = w.t().view(parts, K // parts, w.shape[0])  # [P, K/P, out], a view
+    return torch.bmm(xs, ws).sum(0)  # [N, out]
+
+
+def _split_n(rows: torch.Tensor, w: torch.Tensor, parts: int) -> torch.Tensor:
+    """rows @ w.T for `w` with [out, in] storage: one block of output rows per thread."""
+    N, K = rows.shape
+    out = w.shape[0]
+    per = out // parts
+    ws = w[: per * parts].view(parts, per, K).transpose(1, 2)  # [P, K, out/P], a view
+    y = torch.bmm(rows.expand(parts, N, K), ws)  # [P, N, out/P]
+    y = y.transpose(0, 1).reshape(N, per * parts)  # [N, P*(out/P)]
+    if per * parts == out:
+        return y
+    return torch.cat([y, rows @ w[per * parts :].t()], dim=1)  # [N, out]: the leftover rows
 
 
 class LayerNorm(nn.Module):
