@@ -17,6 +17,7 @@ import torch
 
 from .base import as_ids
 from .layers import make_step
+from .loading import GENERATION_KEYS
 
 if TYPE_CHECKING:
     from .base import CausalLM
@@ -119,19 +120,7 @@ def resolve_settings(model: CausalLM, prompt_len: int, kwargs: dict[str, Any]) -
     """Merge call arguments over the checkpoint's generation defaults and validate them."""
     d = model.generation_defaults
     given = {k: v for k, v in kwargs.items() if v is not None}
-    unknown = set(given) - {
-        "max_length",
-        "max_new_tokens",
-        "do_sample",
-        "temperature",
-        "top_k",
-        "top_p",
-        "min_p",
-        "repetition_penalty",
-        "num_return_sequences",
-        "eos_token_id",
-        "pad_token_id",
-    }
+    unknown = set(given) - {*GENERATION_KEYS, "eos_token_id", "pad_token_id"}
     if unknown:
         raise TypeError(f"generate() got unsupported argument(s): {', '.join(sorted(unknown))}")
 

@@ -292,6 +292,20 @@ def iter_checkpoint_tensors(files: list[Path]) -> Iterator[tuple[Path, str, torc
             yield path, name, tensor
 
 
+# generate() settings a generation_config.json may set (special token ids come separately).
+GENERATION_KEYS = (
+    "max_length",
+    "max_new_tokens",
+    "do_sample",
+    "temperature",
+    "top_k",
+    "top_p",
+    "min_p",
+    "repetition_penalty",
+    "num_return_sequences",
+)
+
+
 @dataclass
 class GenerationDefaults:
     """generate() defaults: transformers' global defaults, then config.json's special token ids,
@@ -319,17 +333,7 @@ class GenerationDefaults:
             for key in ("bos_token_id", "pad_token_id", "eos_token_id"):
                 if source.get(key) is not None:
                     setattr(out, key, source[key])
-        for key in (
-            "max_length",
-            "max_new_tokens",
-            "do_sample",
-            "temperature",
-            "top_k",
-            "top_p",
-            "min_p",
-            "repetition_penalty",
-            "num_return_sequences",
-        ):
+        for key in GENERATION_KEYS:
             if generation and generation.get(key) is not None:
                 setattr(out, key, generation[key])
         eos = out.eos_token_id
