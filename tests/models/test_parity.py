@@ -9,6 +9,7 @@ from toklm.models import (
     GPT2Model,
     GPTNeoXForCausalLM,
     GPTNeoXModel,
+    layers,
 )
 
 from .conftest import VOCAB, gpt2_config, neox_config, save_hf, torch
@@ -180,9 +181,20 @@ def test_log_likelihood_slides_past_the_context(tmp_path):
 
 
 @pytest.mark.parametrize("threads", [2, 3])
-def test_split_gemm_path_matches(tmp_path, threads):
-    """With several threads, few-row products are split along `in` over the threads (bmm + sum):
-    still within tolerance, and greedy decoding unchanged."""
+def test_split_gemm_path_matches(tmp_path, threads, monkeypatch):
+    """With several threads, few-row products are split over the threads (GPT-2's [in, out]
+    weights along `in`, GPT-NeoX's [out, in] ones along `out`, with a leftover block for the odd
+    vocabulary): still within tolerance, and greedy decoding unchanged."""
+    monkeypatch.setattr(layers, "SPLIT_MIN_WEIGHTS", 0)  # these test models are small
+    used: dict[str, int] = {"k": 0, "n": 0}
+    for kind in used:
+        real = getattr(layers, f"_split_{kind}")
+
+        def spy(*args, _real=real, _kind=kind):
+            used[_kind] += 1
+            return _real(*args)
+
+        monkeypatch.setattr(layers, f"_split_{kind}", spy)
     hf = save_hf(gpt2_config(n_embd=48, n_head=4), tmp_path / "gpt2")
     hf2 = save_hf(
         neox_config(hidden_size=48, intermediate_size=96, num_attention_heads=3), tmp_path / "neox"
@@ -201,3 +213,4 @@ def test_split_gemm_path_matches(tmp_path, threads):
             assert torch.equal(ours.generate(ids[:1], max_new_tokens=20, eos_token_id=[]), ref)
     finally:
         torch.set_num_threads(before)
+    assert used["k"] > 0 and used["n"] > 0

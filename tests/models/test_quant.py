@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from toklm.models import AutoModelForCausalLM
+from toklm.models import AutoModelForCausalLM, quant
 from toklm.models.quant import Bf16Linear, Int8Linear
 
 from .conftest import gpt2_config, neox_config, save_hf, torch
@@ -32,11 +32,17 @@ def test_int8_error_is_bounded(tmp_path, make, E):
         assert model.generate(ids[:, :5], max_new_tokens=4).shape == (1, 9)
 
 
-def test_bf16_weights_with_fp32_activations(tmp_path):
+@pytest.mark.parametrize("small_layer", [0, 1 << 18])
+def test_bf16_weights_with_fp32_activations(tmp_path, monkeypatch, small_layer):
+    """Both storages give transformers' numbers with bf16-rounded weights: fbgemm's fp16 kernel
+    (every layer when `_SMALL_LAYER` is 0) and fp32 storage of the bf16 values (small layers)."""
+    monkeypatch.setattr(quant, "_SMALL_LAYER", small_layer)
     hf = save_hf(gpt2_config(vocab_size=300, n_embd=64, initializer_range=0.05), tmp_path)
     model = AutoModelForCausalLM.from_pretrained(tmp_path, quantize="bf16")
     linears = [m for m in model.modules() if isinstance(m, Bf16Linear)]
     assert len(linears) == 4 * 2 + 1
+    if quant._fbgemm_half_available():
+        assert all((m.packed is None) == bool(small_layer) for m in linears)
     ids = torch.randint(0, 300, (2, 30), generator=torch.Generator().manual_seed(0))
     # Reference: transformers with every projection weight rounded to bf16, computed in fp32;
     # the tied head rounds its copy of wte (the embedding lookup keeps fp32).

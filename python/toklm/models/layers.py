@@ -15,6 +15,8 @@ from torch import nn
 # Up to this many rows (decode steps, small batches) a CPU GEMM is split over the threads by
 # hand; above it (prefill) the BLAS parallelises well by itself.
 SPLIT_MAX_ROWS = 128
+# Below this many weights (1 MiB of fp32) a product is too small for splitting to pay.
+SPLIT_MIN_WEIGHTS = 1 << 18
 
 
 class Linear(nn.Module):
@@ -41,6 +43,7 @@ class Linear(nn.Module):
             and x.device.type == "cpu"
             and w.dtype == torch.float32
             and x.numel() <= SPLIT_MAX_ROWS * self.in_features
+            and w.numel() >= SPLIT_MIN_WEIGHTS
         ):
             rows = x.reshape(-1, self.in_features)  # [N, K]
             if w.t().is_contiguous() and self.in_features % parts == 0:

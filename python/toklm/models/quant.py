@@ -13,6 +13,8 @@ faster than torch's bf16 matmul. Elsewhere it falls back to torch's bf16 `F.line
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -70,6 +72,8 @@ class Int8Linear(nn.Module):
 
 
 _FP16_MAX = 65504.0
+# Layers with fewer weights than this (1 MiB in fp32) keep fp32 storage of their bf16 values.
+_SMALL_LAYER = 1 << 18
 
 
 def _fbgemm_half_available() -> bool:
@@ -91,24 +95,31 @@ class Bf16Linear(nn.Module):
         self.packed = None
         self.weight: torch.Tensor | None = None
         self.bias = linear.bias
-        if use_fbgemm and w.device.type == "cpu":
+        if w.device.type == "cpu" and w.numel() < _SMALL_LAYER:
+            # Too small for the fp16 kernel's per-call cost to pay: the same bf16 values, held in
+            # fp32 (the same fp32 arithmetic, a few KB more).
+            self.weight = w.float()
+        elif use_fbgemm and w.device.type == "cpu":
             wf = w.float()  # the bf16 values, exactly
             lo, hi = torch.aminmax(wf)
             if max(-float(lo), float(hi)) <= _FP16_MAX:  # every such bf16 value is an fp16 value
                 bias = None if linear.bias is None else linear.bias.detach().float()
                 self.packed = torch.ops.quantized.linear_prepack_fp16(wf, bias)
-        if self.packed is None:
+        if self.packed is None and self.weight is None:
             self.weight = w.contiguous()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.packed is not None:  # fp32 in, fp32 out, bias included
             return torch.ops.quantized.linear_dynamic_fp16(x.float(), self.packed).to(x.dtype)
         assert self.weight is not None
+        if self.weight.dtype == torch.float32:
+            return F.linear(x.float(), self.weight, self.bias).to(x.dtype)
         y = F.linear(x.to(torch.bfloat16), self.weight).to(x.dtype)
         return y + self.bias if self.bias is not None else y
 
     def weight_bytes(self) -> int:
-        return 2 * self.in_features * self.out_features
+        size = 2 if self.weight is None else self.weight.element_size()
+        return size * self.in_features * self.out_features
 
 
 def quantize(model: nn.Module, mode: str) -> nn.Module:
@@ -126,11 +137,23 @@ def quantize(model: nn.Module, mode: str) -> nn.Module:
         for m in model.modules()
         if not isinstance(m, Linear) and isinstance(getattr(m, "weight", None), torch.Tensor)
     }
-    for module in list(model.modules()):
-        for child_name, child in list(module.named_children()):
-            if isinstance(child, Linear):
-                new = Int8Linear(child) if mode == "int8" else Bf16Linear(child, fbgemm)
-                setattr(module, child_name, new)
-                if child.weight.data_ptr() not in kept:
-                    release_tensor(child.weight)  # mapped file pages of the float weight
+    targets = [
+        (module, name, child)
+        for module in list(model.modules())
+        for name, child in module.named_children()
+        if isinstance(child, Linear)
+    ]
+
+    def convert(linear: Linear) -> nn.Module:
+        return Int8Linear(linear) if mode == "int8" else Bf16Linear(linear, fbgemm)
+
+    # fbgemm packs a weight on one core and releases the GIL: pack several layers at once.
+    # (int8's conversion is made of ops that already use every thread.)
+    workers = torch.get_num_threads() if fbgemm else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        converted = pool.map(convert, [child for _, _, child in targets])
+        for (module, name, child), new in zip(targets, converted, strict=True):
+            setattr(module, name, new)
+            if child.weight.data_ptr() not in kept:
+                release_tensor(child.weight)  # mapped file pages of the float weight
     return model
