@@ -184,9 +184,10 @@ def test_log_likelihood_slides_past_the_context(tmp_path):
 def test_split_gemm_path_matches(tmp_path, threads, monkeypatch):
     """With several threads, few-row products are split over the threads (GPT-2's [in, out]
     weights along `in`, GPT-NeoX's [out, in] ones along `out`, with a leftover block for the odd
-    vocabulary): still within tolerance, and greedy decoding unchanged."""
+    vocabulary; several rows through the LM head, wider than 4x the hidden size, take the
+    weight-on-the-left form): still within tolerance, and greedy decoding unchanged."""
     monkeypatch.setattr(layers, "SPLIT_MIN_WEIGHTS", 0)  # these test models are small
-    used: dict[str, int] = {"k": 0, "n": 0}
+    used: dict[str, int] = {"k": 0, "n": 0, "n_left": 0}
     for kind in used:
         real = getattr(layers, f"_split_{kind}")
 
@@ -195,9 +196,10 @@ def test_split_gemm_path_matches(tmp_path, threads, monkeypatch):
             return _real(*args)
 
         monkeypatch.setattr(layers, f"_split_{kind}", spy)
-    hf = save_hf(gpt2_config(n_embd=48, n_head=4), tmp_path / "gpt2")
+    assert VOCAB > 4 * 24
+    hf = save_hf(gpt2_config(n_embd=24, n_head=4), tmp_path / "gpt2")
     hf2 = save_hf(
-        neox_config(hidden_size=48, intermediate_size=96, num_attention_heads=3), tmp_path / "neox"
+        neox_config(hidden_size=24, intermediate_size=48, num_attention_heads=3), tmp_path / "neox"
     )
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -213,4 +215,4 @@ def test_split_gemm_path_matches(tmp_path, threads, monkeypatch):
             assert torch.equal(ours.generate(ids[:1], max_new_tokens=20, eos_token_id=[]), ref)
     finally:
         torch.set_num_threads(before)
-    assert used["k"] > 0 and used["n"] > 0
+    assert all(used.values()), used

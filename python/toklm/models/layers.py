@@ -49,7 +49,10 @@ class Linear(nn.Module):
             if w.t().is_contiguous() and self.in_features % parts == 0:
                 y = _split_k(rows, w, parts)
             elif w.is_contiguous() and self.out_features >= parts:
-                y = _split_n(rows, w, parts)
+                # Several rows through a wide matrix (an LM head): MKL does better with the
+                # weight block on the left of each product.
+                wide = rows.shape[0] > 1 and self.out_features > 4 * self.in_features
+                y = _split_n_left(rows, w, parts) if wide else _split_n(rows, w, parts)
             else:
                 return F.linear(x, w, self.bias)
             if self.bias is not None:
@@ -80,6 +83,18 @@ def _split_n(rows: torch.Tensor, w: torch.Tensor, parts: int) -> torch.Tensor:
     if per * parts == out:
         return y
     return torch.cat([y, rows @ w[per * parts :].t()], dim=1)  # [N, out]: the leftover rows
+
+
+def _split_n_left(rows: torch.Tensor, w: torch.Tensor, parts: int) -> torch.Tensor:
+    """`_split_n` computed as (w @ rows.T).T: one block of output rows per thread."""
+    N, K = rows.shape
+    out = w.shape[0]
+    per = out // parts
+    ws = w[: per * parts].view(parts, per, K)  # [P, out/P, K], a view
+    yt = torch.bmm(ws, rows.t().expand(parts, K, N)).view(per * parts, N)  # [P*(out/P), N]
+    if per * parts != out:
+        yt = torch.cat([yt, w[per * parts :] @ rows.t()])  # [out, N]: the leftover rows
+    return yt.t()  # [N, out]
 
 
 class LayerNorm(nn.Module):
