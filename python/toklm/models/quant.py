@@ -13,8 +13,6 @@ faster than torch's bf16 matmul. Elsewhere it falls back to torch's bf16 `F.line
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -137,23 +135,11 @@ def quantize(model: nn.Module, mode: str) -> nn.Module:
         for m in model.modules()
         if not isinstance(m, Linear) and isinstance(getattr(m, "weight", None), torch.Tensor)
     }
-    targets = [
-        (module, name, child)
-        for module in list(model.modules())
-        for name, child in module.named_children()
-        if isinstance(child, Linear)
-    ]
-
-    def convert(linear: Linear) -> nn.Module:
-        return Int8Linear(linear) if mode == "int8" else Bf16Linear(linear, fbgemm)
-
-    # fbgemm packs a weight on one core and releases the GIL: pack several layers at once.
-    # (int8's conversion is made of ops that already use every thread.)
-    workers = torch.get_num_threads() if fbgemm else 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        converted = pool.map(convert, [child for _, _, child in targets])
-        for (module, name, child), new in zip(targets, converted, strict=True):
-            setattr(module, name, new)
-            if child.weight.data_ptr() not in kept:
-                release_tensor(child.weight)  # mapped file pages of the float weight
+    for module in list(model.modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, Linear):
+                new = Int8Linear(child) if mode == "int8" else Bf16Linear(child, fbgemm)
+                setattr(module, child_name, new)
+                if child.weight.data_ptr() not in kept:
+                    release_tensor(child.weight)  # mapped file pages of the float weight
     return model
