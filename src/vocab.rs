@@ -166,6 +166,38 @@ struct Tables {
 const SYNC_BUILD_BYTES: usize = 1 << 16;
 const BUILD_AFTER_BYTES: usize = 1 << 12;
 
+/// A table of `capacity` empty slots. On Linux the allocation is first marked for transparent
+/// huge pages: o200k_base's table is 16 MB, and faulting it in 4 KB pages is about a fifth of
+/// the time an encoding takes to load.
+fn zeroed_table(capacity: usize) -> Vec<Slot> {
+    let mut table: Vec<Slot> = Vec::with_capacity(capacity);
+    #[cfg(target_os = "linux")]
+    {
+        extern "C" {
+            fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
+        }
+        const MADV_HUGEPAGE: i32 = 14;
+        const PAGE: usize = 4096;
+        let start = table.as_mut_ptr() as usize;
+        let end = start + capacity * std::mem::size_of::<Slot>();
+        let aligned = start.next_multiple_of(PAGE);
+        if end > aligned + PAGE {
+            // SAFETY: the range lies inside this Vec's own allocation, which is not yet
+            // initialised; MADV_HUGEPAGE only changes how the kernel backs the pages (a failure,
+            // e.g. without THP support, leaves them as they were and is ignored).
+            unsafe {
+                madvise(
+                    aligned as *mut std::ffi::c_void,
+                    end - aligned,
+                    MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+    table.resize(capacity, Slot::default());
+    table
+}
+
 /// Hand the build's freed scratch memory (several MB, in this thread's malloc arena) back to the
 /// system, so that it does not stay resident in the process.
 fn release_freed_memory() {
@@ -299,7 +331,7 @@ impl Vocab {
         let n_ranks = offsets.len() - 1;
         let capacity = (n_ranks * 2).next_power_of_two().max(16);
         let mask = capacity - 1;
-        let mut table = vec![Slot::default(); capacity];
+        let mut table = zeroed_table(capacity);
         let mut byte_ranks = [NO_RANK; 256];
         let mut pair_ranks = vec![NO_RANK; 1 << 16];
         let mut len = 0;
