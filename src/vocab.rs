@@ -167,7 +167,7 @@ const SYNC_BUILD_BYTES: usize = 1 << 16;
 const BUILD_AFTER_BYTES: usize = 1 << 12;
 
 /// A table of `capacity` empty slots. On Linux the allocation is first marked for transparent
-/// huge pages: o200k_base's table is 16 MB, and faulting it in 4 KB pages is about a fifth of
+/// huge pages: o200k_base's table is 16 MB, and faulting it in 4 KB pages was nearly a third of
 /// the time an encoding takes to load.
 fn zeroed_table(capacity: usize) -> Vec<Slot> {
     let mut table: Vec<Slot> = Vec::with_capacity(capacity);
