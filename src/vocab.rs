@@ -178,10 +178,11 @@ fn zeroed_table(capacity: usize) -> Vec<Slot> {
         }
         const MADV_HUGEPAGE: i32 = 14;
         const PAGE: usize = 4096;
+        const HUGE_PAGE: usize = 2 << 20;
         let start = table.as_mut_ptr() as usize;
         let end = start + capacity * std::mem::size_of::<Slot>();
         let aligned = start.next_multiple_of(PAGE);
-        if end > aligned + PAGE {
+        if end >= aligned + HUGE_PAGE {
             // SAFETY: the range lies inside this Vec's own allocation, which is not yet
             // initialised; MADV_HUGEPAGE only changes how the kernel backs the pages (a failure,
             // e.g. without THP support, leaves them as they were and is ignored).

@@ -1,7 +1,7 @@
 """GPT-2 (transformers' `GPT2LMHeadModel` / `GPT2Model`), pre-LayerNorm with learned positions.
 
 Checkpoint tensors are named with or without the `transformer.` prefix; the four Conv1D weights
-are stored [in, out] and used through a transposed view (no copy, same GEMM as transformers).
+are stored [in, out] and used through a transposed view of the mapped file (no copy).
 """
 
 from __future__ import annotations
