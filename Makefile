@@ -8,7 +8,7 @@ install:
 	$(PY) -m pip install --quiet -e .
 
 install-test:
-	$(PY) -m pip install --quiet -e ".[test,models,hub,economics]"
+	$(PY) -m pip install --quiet -e ".[test,models,hub,economics,web,cluster]"
 
 demo: install
 	toklm demo
