@@ -298,15 +298,48 @@ def test_ten_megabytes_of_one_character():
         assert enc.count(text) == len(enc.encode_ordinary(text)) > 0
 
 
-def test_surrogates_follow_tiktoken(tiktoken_ref):
-    for name in ("cl100k_base", "o200k_base"):
-        ours, ref = toklm.get_encoding(name), tiktoken_ref(name)
-        for text in ["\ud83d", "a\ud83db", "\ud83d\udc4d", "x\udfff\ud800y"]:
-            assert ours.encode(text) == ref.encode(text)
-            assert ours.encode_ordinary(text) == ref.encode_ordinary(text)
-            assert ours.encode_ordinary_batch([text, "ok"]) == ref.encode_ordinary_batch(
-                [text, "ok"]
-            )
+SURROGATE_TEXTS = [
+    "\ud800",
+    "\ud83d",
+    "a\ud83db",
+    "\ud83d\udc4d",
+    "x\udfff\ud800y",
+    "<|endoftext|>\ud800",
+]
+
+
+def _every_mode(enc, text):
+    """What each tiktoken mode returns for `text` (a raised ValueError's text, if any)."""
+    out = {}
+    modes = {
+        "encode": {},
+        "all": {"allowed_special": "all"},
+        "none_disallowed": {"disallowed_special": ()},
+        "eot_allowed": {"allowed_special": {"<|endoftext|>"}},
+    }
+    for mode, kwargs in modes.items():
+        try:
+            out[mode] = enc.encode(text, **kwargs)
+            out[mode + "_batch"] = enc.encode_batch([text, "ok"], **kwargs)
+        except ValueError as e:
+            out[mode] = str(e)
+    out["ordinary"] = enc.encode_ordinary(text)
+    out["ordinary_batch"] = enc.encode_ordinary_batch([text, "ok"])
+    return out
+
+
+@pytest.mark.parametrize("name", ["gpt2", "cl100k_base", "o200k_base"])
+def test_surrogates_follow_tiktoken_in_every_mode(name, tiktoken_ref):
+    ours, ref = toklm.get_encoding(name), tiktoken_ref(name)
+    for text in SURROGATE_TEXTS:
+        want = _every_mode(ref, text)
+        assert _every_mode(ours, text) == want
+        for mode, kwargs in [("encode", {}), ("none_disallowed", {"disallowed_special": ()})]:
+            if isinstance(want[mode], list):
+                assert ours.count(text, **kwargs) == len(want[mode])
+        assert ours.count(text, allowed_special="all") == len(want["all"])
+        assert ours.count_batch([text]) == [len(want["ordinary"])]
+        assert ours.encode_to_numpy(text, disallowed_special=()).tolist() == want["none_disallowed"]
 
 
 def test_unstable_and_offsets(tiktoken_ref):
@@ -393,6 +426,34 @@ def test_random_text_around_special_tokens(name, tiktoken_ref):
             assert str(got.value) == str(e)
         else:
             assert ours.encode(text, allowed_special=allowed) == expected
+
+    check()
+
+
+# Any code point, lone surrogates included (hypothesis leaves them out by default).
+ANY_CHARACTER = st.characters(codec=None, exclude_categories=())
+
+
+@pytest.mark.parametrize("name", ["gpt2", "cl100k_base", "o200k_base"])
+def test_random_text_in_every_mode(name, tiktoken_ref):
+    ours, ref = toklm.get_encoding(name), tiktoken_ref(name)
+
+    @settings(SETTINGS, max_examples=60)
+    @given(
+        st.lists(
+            st.text(ANY_CHARACTER, max_size=12)
+            | st.text(INTERESTING, max_size=12)
+            | st.sampled_from(["<|endoftext|>", "\ud800", "\udfff", "\ud83d", "\udc4d"]),
+            max_size=6,
+        )
+    )
+    def check(parts):
+        text = "".join(parts)
+        want = _every_mode(ref, text)
+        assert _every_mode(ours, text) == want
+        if isinstance(want["none_disallowed"], list):
+            assert ours.count(text, disallowed_special=()) == len(want["none_disallowed"])
+        assert ours.count(text, allowed_special="all") == len(want["all"])
 
     check()
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from toklm import _core
 from toklm.load import CompactRanks
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+_T = TypeVar("_T")
 AllowedSpecial = Literal["all"] | AbstractSet[str]
 DisallowedSpecial = Literal["all"] | Collection[str]
 
@@ -98,12 +99,9 @@ class Encoding:
         >>> import toklm; toklm.get_encoding("cl100k_base").encode_ordinary("hello world")
         [15339, 1917]
         """
-        try:
-            return self._core_bpe.encode_ordinary(text)
-        except UnicodeEncodeError:
-            return self._core_bpe.encode_ordinary(_replace_surrogates(text))
-        except TypeError:
-            raise TypeError(_expected_str(text)) from None
+        if not isinstance(text, str):
+            raise TypeError(_expected_str(text))
+        return _on_valid_text(self._core_bpe.encode_ordinary, text)
 
     def encode(
         self,
@@ -120,7 +118,7 @@ class Encoding:
         """
         text = self._checked_text(text, allowed_special, disallowed_special)
         allowed_all, allowed = self._allowed(allowed_special)
-        return self._core_bpe.encode(text, allowed_all, allowed)
+        return _on_valid_text(self._core_bpe.encode, text, allowed_all, allowed)
 
     def count(
         self,
@@ -137,8 +135,8 @@ class Encoding:
         text = self._checked_text(text, allowed_special, disallowed_special)
         allowed_all, allowed = self._allowed(allowed_special)
         if not allowed_all and not allowed:
-            return self._core_bpe.count_ordinary(text)
-        return len(self._core_bpe.encode(text, allowed_all, allowed))
+            return _on_valid_text(self._core_bpe.count_ordinary, text)
+        return len(_on_valid_text(self._core_bpe.encode, text, allowed_all, allowed))
 
     def encode_to_numpy(
         self,
@@ -156,7 +154,7 @@ class Encoding:
 
         text = self._checked_text(text, allowed_special, disallowed_special)
         allowed_all, allowed = self._allowed(allowed_special)
-        buf = self._core_bpe.encode_to_bytes(text, allowed_all, allowed)
+        buf = _on_valid_text(self._core_bpe.encode_to_bytes, text, allowed_all, allowed)
         return np.frombuffer(buf, dtype="<u4").astype(np.uint32, copy=False)
 
     def encode_ordinary_batch(
@@ -189,7 +187,11 @@ class Encoding:
         texts = _text_list(text)
         texts = [self._checked_text(t, allowed_special, disallowed_special) for t in texts]
         allowed_all, allowed = self._allowed(allowed_special)
-        return self._core_bpe.encode_batch(texts, allowed_all, allowed, num_threads)
+        try:
+            return self._core_bpe.encode_batch(texts, allowed_all, allowed, num_threads)
+        except UnicodeEncodeError:
+            texts = _clean_texts(texts)
+            return self._core_bpe.encode_batch(texts, allowed_all, allowed, num_threads)
 
     def count_batch(self, text: Sequence[str], *, num_threads: int = DEFAULT_THREADS) -> list[int]:
         """Token counts of many texts (specials as plain text), in one native call.
@@ -219,7 +221,7 @@ class Encoding:
         """
         text = self._checked_text(text, allowed_special, disallowed_special)
         allowed_all, allowed = self._allowed(allowed_special)
-        return self._core_bpe.encode_with_unstable(text, allowed_all, allowed)
+        return _on_valid_text(self._core_bpe.encode_with_unstable, text, allowed_all, allowed)
 
     def encode_single_token(self, text_or_bytes: str | bytes) -> int:
         """The id of a single token given as its text or bytes; KeyError if it is not one.
@@ -431,7 +433,8 @@ class Encoding:
     def _checked_text(
         self, text: str, allowed_special: AllowedSpecial, disallowed_special: DisallowedSpecial
     ) -> str:
-        """Raise on disallowed special tokens in `text`; return it with surrogates replaced."""
+        """Raise on disallowed special tokens in `text`; return it (surrogates replaced when the
+        search met them; the native calls go through `_on_valid_text` for the other cases)."""
         if not isinstance(text, str):
             raise TypeError(_expected_str(text))
         if allowed_special == "all":
@@ -442,11 +445,13 @@ class Encoding:
             raise TypeError("disallowed_special must be 'all' or a collection of strings")
         else:
             disallowed = set(disallowed_special)
+        if not disallowed:
+            return text
         try:
-            found = disallowed and self._core_bpe.find_special(text, False, disallowed)
+            found = self._core_bpe.find_special(text, False, disallowed)
         except UnicodeEncodeError:
             text = _replace_surrogates(text)
-            found = disallowed and self._core_bpe.find_special(text, False, disallowed)
+            found = self._core_bpe.find_special(text, False, disallowed)
         if found:
             raise_disallowed_special_token(found)
         return text
@@ -492,6 +497,15 @@ def raise_disallowed_special_token(token: str) -> None:
 def _replace_surrogates(text: str) -> str:
     # tiktoken's rule: surrogate pairs become their code point, lone surrogates U+FFFD.
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _on_valid_text(call: Callable[..., _T], text: str, *args: object) -> _T:
+    """`call(text, *args)`, retried with surrogates replaced when the text holds any (as
+    tiktoken does in every mode); valid text pays nothing for the check."""
+    try:
+        return call(text, *args)
+    except UnicodeEncodeError:
+        return call(_replace_surrogates(text), *args)
 
 
 def _expected_str(value: object) -> str:
