@@ -22,7 +22,7 @@ def _isolated_env(monkeypatch, tmp_path):
 def make_cache(root: Path, repo_id: str, files: dict[str, str], commit=COMMIT, ref="main") -> Path:
     """Build the layout huggingface_hub writes: blobs/, refs/<ref>, snapshots/<commit>/ links."""
     repo = root / ("models--" + repo_id.replace("/", "--"))
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / ref).parent.mkdir(parents=True, exist_ok=True)
     (repo / "refs" / ref).write_text(commit)
     snapshot = repo / "snapshots" / commit
     snapshot.mkdir(parents=True, exist_ok=True)
@@ -116,3 +116,52 @@ def test_unreachable_hub_fails_fast_and_says_so(monkeypatch, tmp_path):
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # discard port: refused
     with pytest.raises(FileNotFoundError, match=r"download skipped: cannot reach 127\.0\.0\.1:9"):
         resolve_model_files("org/model", ["tokenizer.json"])
+
+
+# --- hostile revisions and refs -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("revision", ["../../../x", "/etc", "a/../../b", "..", "main\n", ""])
+def test_revision_that_could_leave_the_cache_is_refused(monkeypatch, tmp_path, revision):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    make_cache(cache, "org/m", {"vocab.json": "{}"})
+    # A file the escaping revision would reach: repo/refs/../../../x -> tmp_path/x.
+    (tmp_path / "x").write_text(COMMIT)
+    with pytest.raises(ValueError, match="is not a branch, tag or commit hash"):
+        resolve_model_files("org/m", ["vocab.json"], revision=revision)
+
+
+def test_pr_refs_and_tags_are_valid_revisions(monkeypatch, tmp_path):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    snap = make_cache(cache, "org/m", {"vocab.json": "{}"}, ref="refs/pr/1")
+    (cache / "models--org--m" / "refs" / "v1.0-rc_2").write_text(COMMIT)
+    assert resolve_model_files("org/m", ["vocab.json"], revision="refs/pr/1") == snap
+    assert resolve_model_files("org/m", ["vocab.json"], revision="v1.0-rc_2") == snap
+
+
+def test_ref_file_pointing_outside_the_cache_is_refused(monkeypatch, tmp_path):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    make_cache(cache, "org/m", {"vocab.json": "{}"}, commit=COMMIT)
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "vocab.json").write_text('{"evil": 0}')
+    repo = cache / "models--org--m"
+    (repo / "refs" / "main").write_text("../../../evil")
+    assert (repo / "snapshots" / "../../../evil" / "vocab.json").is_file()  # the attack works
+    with pytest.raises(FileNotFoundError, match="not a 40-hex commit hash: refused"):
+        resolve_model_files("org/m", ["vocab.json"])
+
+
+def test_snapshot_links_leaving_the_cache_are_refused(monkeypatch, tmp_path):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    snap = make_cache(cache, "org/m", {"vocab.json": "{}"})
+    outside = tmp_path / "secret.json"
+    outside.write_text("{}")
+    (snap / "vocab.json").unlink()
+    (snap / "vocab.json").symlink_to(outside)
+    with pytest.raises(FileNotFoundError, match="outside the hub cache"):
+        resolve_model_files("org/m", ["vocab.json"])

@@ -6,7 +6,8 @@ The hub cache layout (as written by `huggingface_hub`)::
     <cache>/models--<org>--<name>/snapshots/<commit>/... # the files (often symlinks into blobs/)
 
 where <cache> is $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub. Files are
-downloaded only when `huggingface_hub` is installed and $HF_HUB_OFFLINE is not set.
+downloaded only when `huggingface_hub` is installed and neither toklm's offline switch
+(`TOKLM_OFFLINE`, `toklm.load.set_offline`) nor $HF_HUB_OFFLINE is set.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["hub_cache_dir", "resolve_model_files"]
+from toklm.load import is_offline
+
+__all__ = ["check_revision", "hub_cache_dir", "resolve_model_files"]
 
 _REPO_ID = re.compile(r"^[\w.\-]+(/[\w.\-]+)?$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_REVISION = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
 _TRUTHY = {"1", "true", "yes", "on"}
 
 
@@ -40,12 +44,39 @@ def hub_cache_dir() -> Path:
 
 
 def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUTHY
+    """toklm's switch (`toklm.load.is_offline`), or the hub's own HF_HUB_OFFLINE."""
+    return is_offline() or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUTHY
 
 
 def _missing(directory: Path, filenames: Sequence[str]) -> list[str]:
     # `is_file` follows symlinks, so a snapshot link to a deleted blob counts as missing.
     return [f for f in filenames if not (directory / f).is_file()]
+
+
+def check_revision(revision: object) -> str:
+    """`revision` if it is a branch, tag, `refs/pr/N` or commit hash; ValueError otherwise
+    (a revision names a file under the cache, so `..` or an absolute path could leave it).
+
+    >>> check_revision("refs/pr/1")
+    'refs/pr/1'
+    >>> check_revision("../../x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: revision '../../x' is not a branch, tag or commit hash ...
+    """
+    if not isinstance(revision, str):
+        raise TypeError(f"revision must be a str, got {type(revision).__name__}")
+    parts = revision.split("/")
+    if not _REVISION.fullmatch(revision) or any(p in (".", "..") for p in parts):
+        raise ValueError(
+            f"revision {revision!r} is not a branch, tag or commit hash (letters, digits, "
+            "'_', '-', '.' in '/'-separated parts, no '.' or '..' part)"
+        )
+    return revision
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path`, symlinks resolved, lies under `root` (also resolved)."""
+    return path.resolve().is_relative_to(root.resolve())
 
 
 def _snapshot_dir(repo_dir: Path, revision: str, looked: list[str]) -> Path | None:
@@ -56,12 +87,24 @@ def _snapshot_dir(repo_dir: Path, revision: str, looked: list[str]) -> Path | No
     if not ref.is_file():
         looked.append(f"{ref} (no such ref in the hub cache)")
         return None
-    commit = ref.read_text(encoding="utf-8").strip()
+    if not _inside(ref, repo_dir):
+        looked.append(f"{ref} (links outside the hub cache: refused)")
+        return None
+    commit = ref.read_text(encoding="utf-8", errors="replace").strip()
+    if not _COMMIT.match(commit):
+        looked.append(f"{ref} (holds {commit[:60]!r}, not a 40-hex commit hash: refused)")
+        return None
     snapshot = repo_dir / "snapshots" / commit
     if not snapshot.is_dir():
         looked.append(f"{snapshot} (named by {ref}, but absent)")
         return None
     return snapshot
+
+
+def _outside_cache(snapshot: Path, filenames: Sequence[str], cache: Path) -> list[str]:
+    """The files of `snapshot` (and the snapshot itself) whose real path leaves the cache."""
+    paths = [snapshot] + [snapshot / f for f in filenames]
+    return [str(p) for p in paths if not _inside(p, cache)]
 
 
 @functools.lru_cache(maxsize=4)
@@ -85,7 +128,7 @@ def _download(
 ) -> Path | None:
     """Fetch the files with huggingface_hub; None (with the reason in `looked`) when we cannot."""
     if _offline():
-        looked.append("download skipped: HF_HUB_OFFLINE is set")
+        looked.append("download skipped: offline (TOKLM_OFFLINE, set_offline or HF_HUB_OFFLINE)")
         return None
     try:
         from huggingface_hub import constants, errors, hf_hub_download
@@ -143,6 +186,7 @@ def resolve_model_files(
     looked.append(f"{local.resolve()} (no such file or directory)")
 
     if _REPO_ID.match(target) and not target.endswith((".json", ".txt")):
+        check_revision(revision)
         cache = hub_cache_dir()
         repo_dir = cache / ("models--" + target.replace("/", "--"))
         if not repo_dir.is_dir():
@@ -151,9 +195,13 @@ def resolve_model_files(
             snapshot = _snapshot_dir(repo_dir, revision, looked)
             if snapshot is not None:
                 missing = _missing(snapshot, filenames)
-                if not missing:
+                escaping = _outside_cache(snapshot, filenames, cache)
+                if escaping:
+                    looked.append(f"{', '.join(escaping)} (outside the hub cache {cache}: refused)")
+                elif not missing:
                     return snapshot
-                looked.append(f"{snapshot} (lacks {', '.join(missing)})")
+                else:
+                    looked.append(f"{snapshot} (lacks {', '.join(missing)})")
         downloaded = _download(target, filenames, optional, revision, looked)
         if downloaded is not None:
             return downloaded

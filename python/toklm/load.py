@@ -192,30 +192,66 @@ class OfflineError(OSError):
 
 
 _offline_override: bool | None = None
+_TRUTHY = ("1", "true", "yes", "on")
+# The switches of the Hugging Face libraries (huggingface_hub, transformers, datasets).
+HUB_OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+# Their values before toklm turned them on, restored when toklm goes back online.
+_saved_hub_env: dict[str, str | None] | None = None
 
 
 def set_offline(offline: bool | None) -> None:
     """Forbid (True) or allow (False) network access in this process; None defers to env.
 
-    >>> set_offline(True); is_offline()
-    True
+    Going offline also sets the Hugging Face libraries offline (`HF_HUB_OFFLINE` and friends,
+    and `huggingface_hub.constants` if it is already imported); going online restores them.
+
+    >>> set_offline(True); is_offline(), os.environ["HF_HUB_OFFLINE"]
+    (True, '1')
     >>> set_offline(None)
     """
     global _offline_override
     if offline is not None and not isinstance(offline, bool):
         raise TypeError(f"set_offline expects True, False or None, got {offline!r}")
     _offline_override = offline
+    _apply_to_hub_libraries(is_offline())
 
 
 def is_offline() -> bool:
     """Whether network access is forbidden: `set_offline`, else env TOKLM_OFFLINE=1/true/yes/on.
+
+    This is the one switch toklm consults before any network access (URLs here, the Hugging
+    Face hub in `toklm.hub`).
 
     >>> isinstance(is_offline(), bool)
     True
     """
     if _offline_override is not None:
         return _offline_override
-    return os.environ.get("TOKLM_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    return os.environ.get("TOKLM_OFFLINE", "").strip().lower() in _TRUTHY
+
+
+def _apply_to_hub_libraries(offline: bool) -> None:
+    """Make the Hugging Face libraries agree with toklm's switch, before any of their calls."""
+    global _saved_hub_env
+    if offline and _saved_hub_env is None:
+        _saved_hub_env = {var: os.environ.get(var) for var in HUB_OFFLINE_VARS}
+        for var in HUB_OFFLINE_VARS:
+            os.environ[var] = "1"
+    elif not offline and _saved_hub_env is not None:
+        for var, old in _saved_hub_env.items():
+            if old is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = old
+        _saved_hub_env = None
+    # huggingface_hub reads its switch once, at import: an imported module is told directly.
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        env_says = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUTHY
+        constants.HF_HUB_OFFLINE = offline or env_says  # type: ignore[attr-defined]
+
+
+_apply_to_hub_libraries(is_offline())
 
 
 # --------------------------------------------------------------------------------------------
