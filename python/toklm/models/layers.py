@@ -160,6 +160,15 @@ class KVCache:
         self.key_valid[:, self.length : self.length + T] = valid
         self.padded = self.padded or not bool(valid.all())
 
+    def rows(self, first: int, end: int) -> KVCache:
+        """A cache over rows [first, end) sharing this one's storage, with length 0 (continuous
+        batching prefills one row and decodes the leading rows through such views)."""
+        view = object.__new__(KVCache)
+        view.k, view.v = self.k[:, first:end], self.v[:, first:end]
+        view.key_valid = self.key_valid[first:end]
+        view.padded, view.length, view.capacity = False, 0, self.capacity
+        return view
+
 
 @dataclass
 class Step:
@@ -169,6 +178,9 @@ class Step:
     start: int  # cache position of the first new token
     mask: torch.Tensor | None  # bool [B, 1, T, S], True = may attend; None = see is_causal
     is_causal: bool
+    # One new token per row written at its own cache position [B] (rows at different lengths,
+    # continuous batching); `start` is then the largest of them and `mask` says what each sees.
+    row_positions: torch.Tensor | None = None
 
 
 def make_step(
@@ -213,8 +225,13 @@ def attend(
     cache = step.cache
     if cache is not None:
         end = step.start + q.shape[2]
-        cache.k[layer, :, :, step.start : end] = k
-        cache.v[layer, :, :, step.start : end] = v
+        if step.row_positions is not None:
+            rows = torch.arange(q.shape[0], device=q.device)
+            cache.k[layer][rows, :, step.row_positions] = k[:, :, 0]
+            cache.v[layer][rows, :, step.row_positions] = v[:, :, 0]
+        else:
+            cache.k[layer, :, :, step.start : end] = k
+            cache.v[layer, :, :, step.start : end] = v
         k, v = cache.k[layer, :, :, :end], cache.v[layer, :, :, :end]  # [B,H,S,D] views
     out = F.scaled_dot_product_attention(
         q, k, v, attn_mask=step.mask, is_causal=step.is_causal, scale=scale
