@@ -23,16 +23,17 @@ ISSUE_IDS = {
 @pytest.mark.parametrize("text", [KOREAN, ENGLISH])
 @pytest.mark.parametrize("i", range(3))
 def test_count_the_issue_sentences(text: str, i: int) -> None:
-    proc = run("count", "-e", ENCODINGS[i], text)
+    proc = run("count", "-e", ENCODINGS[i], "--text", text)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"{COUNTS[text][i]}\n"
     assert proc.stderr == ""
 
 
-def test_count_reads_stdin_and_joins_arguments_with_spaces() -> None:
+def test_count_reads_stdin_and_encode_joins_arguments_with_spaces() -> None:
     assert run("count", "-e", "gpt2", input=KOREAN).stdout == "37\n"
+    assert run("count", "-e", "gpt2", "-", input=KOREAN).stdout == "37\n"
     words = ENGLISH.split(" ")
-    assert run("count", "-e", "gpt2", *words).stdout == "11\n"
+    assert len(run("encode", "-e", "gpt2", *words).stdout.split()) == 11
 
 
 @pytest.mark.parametrize(("tokenizer", "text"), list(ISSUE_IDS))
@@ -89,7 +90,7 @@ def test_special_tokens() -> None:
     as_text = run("encode", "-e", "gpt2", "--special-as-text", text).stdout.split()
     assert "50256" not in as_text and len(as_text) > 3
     # count treats special-token text as text, as an API bills it
-    assert run("count", "-e", "gpt2", text).stdout == f"{len(as_text)}\n"
+    assert run("count", "-e", "gpt2", "--text", text).stdout == f"{len(as_text)}\n"
 
 
 def test_count_files_exactly_and_streamed() -> None:

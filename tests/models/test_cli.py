@@ -95,7 +95,7 @@ def test_embed_prints_each_token(model_dir, capsys):
 def test_missing_model_is_one_clear_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert main(["generate", "-m", "EleutherAI/pythia-410m", "Hi"]) == 1
+    assert main(["generate", "-m", "EleutherAI/pythia-410m", "Hi"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("toklm: error: cannot find config.json")
     assert "models--EleutherAI--pythia-410m" in err and "hf download" in err

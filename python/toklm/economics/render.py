@@ -37,7 +37,8 @@ def _need_rich() -> Any:
         import rich
     except ImportError:
         raise ValueError(
-            "tables need the 'rich' package: pip install 'toklm[economics]' (or use --json / --csv)"
+            "tables need the 'rich' package (a dependency of toklm): pip install rich "
+            "(or use --json / --csv)"
         ) from None
     return rich
 
@@ -49,7 +50,14 @@ def console(stream: IO[str] | None = None) -> Any:
 
     stream = stream if stream is not None else sys.stdout
     is_tty = hasattr(stream, "isatty") and stream.isatty()
-    return Console(file=stream, highlight=False, width=None if is_tty else 200)
+    out = Console(file=stream, highlight=False, width=None if is_tty else 200)
+    # rich's own handling exits with status 1; let the caller end the way a closed pipe should.
+    out.on_broken_pipe = _reraise_broken_pipe  # type: ignore[method-assign]
+    return out
+
+
+def _reraise_broken_pipe() -> None:
+    raise BrokenPipeError(32, "Broken pipe")
 
 
 def print_table(

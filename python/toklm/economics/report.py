@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,37 +54,86 @@ def count_lines(path: str) -> int:
     return lines + (last != b"\n")
 
 
-def _corpus_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], bool]:
-    """The files to report on, and whether they came from one directory (a parallel corpus)."""
-    if len(paths) == 1 and Path(paths[0]).is_dir():
+@dataclass(frozen=True)
+class _Input:
+    """One language of a report: its code (the file stem), where its text comes from."""
+
+    language: str
+    source: Source
+    path: Path | None = None
+
+
+def _corpus_files(
+    paths: Sequence[str | os.PathLike[str]], texts: Sequence[str] = ()
+) -> tuple[list[_Input], bool]:
+    """The inputs to report on, and whether they came from one directory (a parallel corpus).
+
+    A path "-" is stdin; `texts` are literal texts (languages "text", "text2", ...).
+    """
+    inputs = [
+        _Input("text" if i == 1 else f"text{i}", Source.from_text(t, f"<text {i}>"))
+        for i, t in enumerate(texts, 1)
+    ]
+    if not inputs and len(paths) == 1 and Path(paths[0]).is_dir():
         directory = Path(paths[0])
         files = sorted(p for p in directory.iterdir() if p.suffix == ".txt" and p.is_file())
         if not files:
             raise InputError(f"{directory}: no <language>.txt files in this directory")
-        return files, True
-    files = []
-    for p in map(Path, paths):
+        return [_Input(f.stem, Source.from_path(f), f) for f in files], True
+    for p in paths:
+        if os.fspath(p) == "-":
+            inputs.append(_Input("stdin", Source.stdin()))
+            continue
+        p = Path(p)
         if p.is_dir():
             raise InputError(f"{p}: is a directory; give one corpus directory, or files")
         if not p.exists():
             raise InputError(f"{p}: no such file")
-        files.append(p)
-    if not files:
+        inputs.append(_Input(p.stem, Source.from_path(p), p))
+    if not inputs:
         raise InputError("no corpus given: pass a directory of <language>.txt files, or files")
-    return files, False
+    return inputs, False
 
 
-def _check_aligned(files: list[Path]) -> int:
-    counts = {f: count_lines(str(f)) for f in files}
-    first = files[0]
-    for f, n in counts.items():
-        if n != counts[first]:
+def _misalignment(inputs: list[_Input]) -> str | None:
+    """Why `inputs` are not aligned line by line, or None when they are."""
+    if any(i.path is None for i in inputs):
+        return "stdin and --text are not files of a corpus"
+    counts = [(i.path, count_lines(str(i.path))) for i in inputs]
+    first, n_first = counts[0]
+    for path, n in counts[1:]:
+        if n != n_first:
+            return f"{path} has {n:,} lines, {first} has {n_first:,}"
+    return None
+
+
+def _premium_note(
+    inputs: list[_Input], parallel: bool | None, reference: str | None, from_directory: bool
+) -> str | None:
+    """None when the token premium can be computed; else why not (an error for a corpus)."""
+    languages = [i.language for i in inputs]
+    if parallel is False:
+        return "--no-parallel: the files are reported independently"
+    if not reference:
+        return "--no-reference: no reference language"
+    if parallel is None and not from_directory and len(inputs) < 2:
+        return "one input, no other language to compare it with"
+    why = _misalignment(inputs)
+    if why is not None:
+        if parallel:
             raise InputError(
-                f"parallel files differ in length: {f} has {n:,} lines, {first} has "
-                f"{counts[first]:,}; a parallel corpus must be aligned line by line "
-                "(pass --no-parallel to report the files independently)"
+                f"parallel files differ in length: {why}; a parallel corpus must be aligned "
+                "line by line (pass --no-parallel to report the files independently)"
             )
-    return counts[first]
+        return f"the files are not aligned line by line ({why})"
+    if reference not in languages:
+        if parallel:
+            raise InputError(
+                f"no reference file {reference}.txt among {', '.join(languages)}: name the "
+                "reference language with --reference LANG, or pass --no-reference"
+            )
+        return f"no {reference}.txt among the files (name the reference with --reference LANG)"
+    return None
 
 
 def _quantile(hist: Counter[int], q: float) -> int:
@@ -106,14 +156,20 @@ def report(
     *,
     parallel: bool | None = None,
     reference: str | None = "en",
+    texts: Sequence[str] = (),
     errors: str = "strict",
     quiet: bool = True,
 ) -> list[dict[str, Any]]:
     """One record per (language file, tokenizer), in file order then tokenizer order.
 
-    parallel=None: a directory is a parallel corpus, files given one by one are not. In a
-    parallel corpus the `premium` is tokens / tokens of the `reference` language (None when
-    the corpus is not parallel or has no reference file).
+    Each line is encoded on its own, without its line break (a sentence as it would be sent),
+    so `tokens` is the sum over lines: fewer than `toklm count` of the whole file, which also
+    counts the line breaks and tokens that span them.
+
+    parallel=None: a directory is a parallel corpus (an error when misaligned); files given one
+    by one are one when they are aligned line by line and include the reference. The `premium`
+    is tokens / tokens of the `reference` language; when there is none, `premium_note` says why.
+    A path "-" is stdin; `texts` are literal texts.
 
     >>> import pathlib; corpus = pathlib.Path("../shared/corpora/parallel/udhr")
     >>> rows = report([corpus], ["o200k_base"]) if corpus.is_dir() else [{"premium": 1.0}] * 14
@@ -121,28 +177,22 @@ def report(
     1.0
     """
     toks = resolve(tokenizers)
-    files, from_directory = _corpus_files(paths)
-    parallel = from_directory if parallel is None else parallel
-    if parallel:
-        _check_aligned(files)
-        stems = [f.stem for f in files]
-        if reference and reference not in stems:
-            raise InputError(
-                f"no reference file {reference}.txt among {', '.join(stems)}: name the "
-                "reference language with --reference LANG, or pass --no-reference"
-            )
-    sources = [Source.from_path(f) for f in files]
+    inputs, from_directory = _corpus_files(paths, texts)
+    note = _premium_note(
+        inputs, True if from_directory and parallel is None else parallel, reference, from_directory
+    )
+    sources = [i.source for i in inputs]
     results = measure(sources, toks, per_line=True, fragments=True, errors=errors, quiet=quiet)
     records = []
-    for f, result in zip(files, results, strict=True):
+    for inp, result in zip(inputs, results, strict=True):
         for tok, tally in zip(toks, result.tallies, strict=True):
             tokens, lines = tally.tokens, result.lines
             content_bytes = result.read.bytes - result.read.newlines  # line breaks not encoded
             content_chars = result.read.chars - result.read.newlines
             rec: dict[str, Any] = {
-                "language": f.stem,
-                "language_name": LANGUAGE_NAMES.get(f.stem, f.stem),
-                "file": str(f),
+                "language": inp.language,
+                "language_name": LANGUAGE_NAMES.get(inp.language, inp.language),
+                "file": str(inp.path) if inp.path is not None else inp.source.label,
                 "tokenizer": tokenizer_label(tok),
                 "lines": lines,
                 "chars": content_chars,
@@ -154,6 +204,7 @@ def report(
                 "tokens_per_char": tokens / content_chars if content_chars else None,
                 "premium": None,
                 "reference": None,
+                "premium_note": note,
                 "byte_fragments": tally.fragments,
                 "byte_fragment_share": (tally.fragments or 0) / tokens if tokens else 0.0,
                 **read_fields(result.read),
@@ -162,7 +213,7 @@ def report(
                 rec[f"tokens_per_line_p{q}"] = _quantile(tally.line_tokens, q)
             rec["tokens_per_line_max"] = max(tally.line_tokens, default=0)
             records.append(rec)
-    if parallel and reference:
+    if note is None:
         base = {r["tokenizer"]: r["tokens"] for r in records if r["language"] == reference}
         for r in records:
             if base.get(r["tokenizer"]):
@@ -212,7 +263,8 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[str]:
                     if r["tokens_per_char"] is not None
                 )
             )
-        lines.append("No token premium: the files are not a parallel corpus with a reference.")
+        note = next((r.get("premium_note") for r in records if r.get("premium_note")), None)
+        lines.append(f"No token premium: {note or 'the reference language has no tokens'}.")
         return lines
     ref_name = name.get(reference, reference)
     lines.append(
@@ -222,11 +274,16 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[str]:
     for tok in tokenizers:
         rows = sorted(
             (by[lang, tok] for lang in languages if lang != reference),
-            key=lambda r: -r["premium"],
+            key=lambda r: -(r["premium"] or 0.0),
         )
-        top = ", ".join(f"{name[r['language']]} {_fmt_premium(r['premium'])}" for r in rows[:3])
-        low = ", ".join(f"{name[r['language']]} {_fmt_premium(r['premium'])}" for r in rows[-3:])
-        lines.append(f"{tok}: highest premium {top}; lowest {low}.")
+        shown = [f"{name[r['language']]} {_fmt_premium(r['premium'])}" for r in rows]
+        if len(shown) < 2:
+            lines.append(f"{tok}: premium {', '.join(shown)}.")
+            continue
+        k = min(3, len(shown) // 2)  # highest and lowest never name the same language
+        lines.append(
+            f"{tok}: highest premium {', '.join(shown[:k])}; lowest {', '.join(shown[-k:])}."
+        )
     if len(tokenizers) >= 2:
         old, new = tokenizers[0], tokenizers[-1]
 
