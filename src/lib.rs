@@ -6,6 +6,7 @@ pub mod bpe_backtrack;
 pub mod core;
 pub mod hf_bpe;
 pub mod pretok;
+pub mod train;
 pub mod unicode;
 pub mod vocab;
 
