@@ -68,6 +68,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         help="weight-only: int8 per channel, or bf16 weights with fp32 activations",
     )
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
+    p.add_argument(
+        "--device", default="cpu", help="where the model runs: cpu (default), cuda or cuda:N"
+    )
     p.add_argument("--revision", default="main", help="hub revision (default main)")
 
 
@@ -78,14 +81,20 @@ def _load(args: argparse.Namespace) -> Any:
         import torch
 
         from toklm.models import AutoModelForCausalLM
+        from toklm.models.device import DeviceError, resolve_device
     except ImportError as e:
         raise CliError(f"{e} (toklm generate/embed need: pip install 'toklm[models]')") from e
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as e:
+        raise CliError(f"--device {args.device}: {e}") from e
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         return AutoModelForCausalLM.from_pretrained(
             args.model,
             dtype=args.dtype,
+            device=device,
             quantize=args.quantize,
             revision=args.revision,
         )
@@ -168,7 +177,7 @@ def run_embed(args: argparse.Namespace) -> int:
     ids = list(tok.encode(args.text))
     if not ids:
         return 0
-    t = torch.tensor([ids])
+    t = torch.tensor([ids], device=model.device)
     with torch.inference_mode():
         vectors = model(t).last_hidden_state[0] if args.hidden else model.token_embeddings(t)[0]
     dims = vectors.shape[1] if args.full else min(args.dims, vectors.shape[1])

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import CausalLM, LogLikelihood, ModelOutput
+from .device import DeviceError
 from .generation import GenerateOutput
 from .gpt2 import GPT2Config, GPT2LMHeadModel, GPT2Model
 from .gpt_neox import GPTNeoXConfig, GPTNeoXForCausalLM, GPTNeoXModel
@@ -32,6 +33,7 @@ __all__ = [
     "AutoModelForCausalLM",
     "CausalLM",
     "CheckpointError",
+    "DeviceError",
     "GPT2Config",
     "GPT2LMHeadModel",
     "GPT2Model",

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .device import resolve_device
 from .layers import KVCache, Linear, Step, make_step
 from .loading import (
     CheckpointError,
@@ -161,15 +162,20 @@ class CausalLM(nn.Module):
         path_or_repo_id: str | os.PathLike[str],
         *,
         dtype: str | torch.dtype | None = "float32",
-        device: str | torch.device = "cpu",
+        device: str | torch.device | None = "cpu",
         quantize: str | None = None,
         revision: str = "main",
     ) -> CausalLM:
         """Load a Hugging Face checkpoint directory (or hub-cache repo id).
 
+        `device` ("cpu", "cuda", "cuda:N" or a torch.device): each tensor goes from the mapped
+        file straight to it; a device that is not there raises `DeviceError` before any reading.
+
         >>> model = AutoModelForCausalLM.from_pretrained("gpt2", dtype="bf16")  # doctest: +SKIP
+        >>> model = AutoModelForCausalLM.from_pretrained("gpt2", device="cuda")  # doctest: +SKIP
         """
         torch_dtype = parse_dtype(dtype)
+        dev = resolve_device(device)
         if quantize not in (None, "int8", "bf16"):
             raise ValueError(f"quantize={quantize!r} is not supported; use None, 'int8' or 'bf16'")
         if quantize == "bf16" and torch_dtype != torch.float32:
@@ -179,7 +185,6 @@ class CausalLM(nn.Module):
         raw = read_json(config_path)
         model_cls = cls.class_for_config(raw, config_path)
         config = model_cls.config_class.from_dict(raw, config_path)  # type: ignore[attr-defined]
-        dev = torch.device(device)
         state = model_cls.read_state(config, weight_files(directory), torch_dtype, dev)
         with torch.device("meta"):
             model = model_cls(config)

@@ -375,6 +375,16 @@ class _Run:
         )
 
 
+def decode_steps(run: _Run, use_cuda_graphs: bool, every_token: bool) -> Iterator[torch.Tensor]:
+    """The eager loop, or on CUDA (unless opted out) the captured one; `every_token`: the caller
+    reads each token at once (streaming), so the captured loop checks eos at every step."""
+    if use_cuda_graphs and run.device.type == "cuda":
+        from .cuda_graphs import graph_steps
+
+        return graph_steps(run, sync_every=1 if every_token else None)
+    return run.steps()
+
+
 def _is_ragged(ids: Any) -> bool:
     if isinstance(ids, torch.Tensor) or not isinstance(ids, (list, tuple)) or not ids:
         return False
@@ -393,6 +403,7 @@ def generate(
     output_logits: bool = False,
     return_dict_in_generate: bool = False,
     streamer: Any = None,
+    use_cuda_graphs: bool = True,
     **kwargs: Any,
 ) -> torch.Tensor | GenerateOutput:
     """Generate like transformers' `model.generate` (greedy or multinomial sampling).
@@ -402,6 +413,8 @@ def generate(
     draws from a private generator seeded like `torch.manual_seed(seed)` would seed the global
     one (so results equal transformers' after `torch.manual_seed(seed)`); without it the global
     RNG is used. Ragged lists of ids are left-padded. `streamer` gets `put(ids)`/`end()` calls.
+    On CUDA the decode steps are captured and replayed (`cuda_graphs.py`) unless
+    `use_cuda_graphs=False`; on the CPU the flag has no effect.
 
     >>> generate(model, [[15496, 995]], max_new_tokens=3).shape  # doctest: +SKIP
     torch.Size([1, 5])
@@ -411,7 +424,7 @@ def generate(
     run = _Run(model, input_ids, attention_mask, seed, output_scores, output_logits, kwargs)
     if streamer is not None:
         streamer.put(run.ids.cpu())
-    for nxt in run.steps():
+    for nxt in decode_steps(run, use_cuda_graphs, every_token=streamer is not None):
         if streamer is not None:
             streamer.put(nxt.cpu())
     if streamer is not None:
@@ -466,6 +479,7 @@ class TextStream:
         tokenizer: Any = None,
         skip_special_tokens: bool = True,
         seed: int | None = None,
+        use_cuda_graphs: bool = True,
         **kwargs: Any,
     ) -> None:
         tok = tokenizer if tokenizer is not None else model.tokenizer
@@ -481,11 +495,11 @@ class TextStream:
         else:
             pieces = TextPieces(tok, skip_special_tokens=skip_special_tokens)
             self._push, self._flush = pieces.push, pieces.flush
-        self._iter = self._run(run)
+        self._iter = self._run(run, use_cuda_graphs)
 
-    def _run(self, run: _Run) -> Iterator[str]:
+    def _run(self, run: _Run, use_cuda_graphs: bool) -> Iterator[str]:
         eos = set(run.settings.eos)
-        for nxt in run.steps():
+        for nxt in decode_steps(run, use_cuda_graphs, every_token=True):
             token = int(nxt[0])
             self.generated.append(token)
             piece = self._push(token)

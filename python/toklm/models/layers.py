@@ -181,6 +181,9 @@ class Step:
     # One new token per row written at its own cache position [B] (rows at different lengths,
     # continuous batching); `start` is then the largest of them and `mask` says what each sees.
     row_positions: torch.Tensor | None = None
+    # Captured decode (cuda_graphs.py): the cache slot to write, as a device tensor [1]; the
+    # keys/values attended are then the first S = mask.shape[-1] cache positions (fixed shapes).
+    write_index: torch.Tensor | None = None
 
 
 def make_step(
@@ -223,7 +226,13 @@ def attend(
 ) -> torch.Tensor:
     """Attention of q [B,H,T,D] over the cached keys plus k, v [B,H,T,D]; returns [B,T,H*D]."""
     cache = step.cache
-    if cache is not None:
+    if cache is not None and step.write_index is not None:
+        assert step.mask is not None
+        S = step.mask.shape[-1]
+        cache.k[layer].index_copy_(2, step.write_index, k.to(cache.k.dtype))
+        cache.v[layer].index_copy_(2, step.write_index, v.to(cache.v.dtype))
+        k, v = cache.k[layer, :, :, :S], cache.v[layer, :, :, :S]  # [B,H,S,D] views
+    elif cache is not None:
         end = step.start + q.shape[2]
         if step.row_positions is not None:
             rows = torch.arange(q.shape[0], device=q.device)
