@@ -168,7 +168,7 @@ def test_cli_device_cpu_runs_and_embed_follows_the_device(cli_model_dir, capsys)
 def test_cli_unavailable_device_is_one_line_without_output(cli_model_dir, capsys, device):
     status = main(["generate", "-m", str(cli_model_dir), "Hello", "--device", device])
     out, err = capsys.readouterr()
-    assert status != 0
+    assert status == 2
     assert out == ""  # refused before the prompt is echoed
     assert err.count("\n") == 1 and err.startswith(f"toklm: error: --device {device}: ")
     assert "Traceback" not in err
