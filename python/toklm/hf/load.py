@@ -117,9 +117,11 @@ def _config_added(config: dict[str, Any], where: str) -> list[AddedToken]:
         try:
             tid = int(key)
         except ValueError:
+            tid = -1
+        if not 0 <= tid < 2**32:
             raise SpecError(
-                f"{where}: added_tokens_decoder key {key!r} is not an integer id"
-            ) from None
+                f"{where}: added_tokens_decoder key {key!r} is not an integer id in 0..2**32-1"
+            )
         special = bool(t.get("special", False))
         out.append(
             AddedToken(

@@ -72,7 +72,10 @@ def build_normalizer(obj: Any, where: str) -> Normalizer | None:
         return Normalizer((kind,))
     if kind == "Sequence":
         forms: list[str] = []
-        for i, sub in enumerate(obj.get("normalizers") or []):
+        subs = obj.get("normalizers") or []
+        if not isinstance(subs, list):
+            raise ValueError(f"{where}.normalizers must be a list, got {type(subs).__name__}")
+        for i, sub in enumerate(subs):
             inner = build_normalizer(sub, f"{where}.normalizers[{i}]")
             if inner is not None:
                 forms += inner.forms

@@ -76,6 +76,53 @@ class SpecError(ValueError):
     """A tokenizer file toklm cannot read or cannot run exactly."""
 
 
+# `tokenizers` reads ids as u32 and refuses JSON nested 128 levels deep (serde_json's limit).
+ID_LIMIT = 2**32
+MAX_JSON_DEPTH = 127
+
+
+def _id(value: Any, where: str) -> int:
+    """`value` if it is an id `tokenizers` accepts (an integer in 0..2**32-1), else SpecError."""
+    if type(value) is not int or not 0 <= value < ID_LIMIT:
+        raise SpecError(f"{where} must be an integer id in 0..2**32-1, got {value!r:.40}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    """`value` if it is a JSON list (null counts as empty), else SpecError."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise SpecError(f"{where} must be a list, got {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    """`value` if it is a JSON object, else SpecError."""
+    if not isinstance(value, dict):
+        raise SpecError(f"{where} must be an object, got {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def _check_depth(data: dict[str, Any], path: Path) -> None:
+    """SpecError if the document nests deeper than `tokenizers` reads (the vocab and merges,
+    whose shapes are checked on their own, are not walked: they are most of the file)."""
+    stack: list[tuple[Any, int]] = [(v, 2) for k, v in data.items() if k != "model"]
+    model = data.get("model")
+    if isinstance(model, dict):
+        stack += [(v, 3) for k, v in model.items() if k not in ("vocab", "merges")]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise SpecError(
+                    f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep "
+                    "(tokenizers' limit)"
+                )
+            items = value.values() if isinstance(value, dict) else value
+            stack += [(v, depth + 1) for v in items if isinstance(v, dict | list)]
+
+
 def _bool(obj: dict[str, Any], key: str, default: bool, where: str) -> bool:
     value = obj.get(key, default)
     if value is None:
@@ -103,6 +150,8 @@ def read_json(path: Path) -> Any:
         raise SpecError(
             f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
         ) from None
+    except RecursionError:
+        raise SpecError(f"{path}: JSON nested too deeply to read") from None
 
 
 def _pre_steps(obj: Any, where: str) -> list[tuple[str, str, bool, str, bool]]:
@@ -111,7 +160,7 @@ def _pre_steps(obj: Any, where: str) -> list[tuple[str, str, bool, str, bool]]:
     kind = _type(obj, where)
     if kind == "Sequence":
         steps = []
-        for i, sub in enumerate(obj.get("pretokenizers") or []):
+        for i, sub in enumerate(_list(obj.get("pretokenizers"), f"{where}.pretokenizers")):
             steps += _pre_steps(sub, f"{where}.pretokenizers[{i}]")
         return steps
     if kind == "ByteLevel":
@@ -184,7 +233,7 @@ def _post(obj: Any, vocab_ids: dict[str, int], where: str) -> list[tuple[Any, ..
     kind = _type(obj, where)
     if kind == "Sequence":
         out: list[tuple[Any, ...]] = []
-        for i, sub in enumerate(obj.get("processors") or []):
+        for i, sub in enumerate(_list(obj.get("processors"), f"{where}.processors")):
             out += _post(sub, vocab_ids, f"{where}.processors[{i}]") or []
         return out
     if kind == "ByteLevel":
@@ -192,25 +241,30 @@ def _post(obj: Any, vocab_ids: dict[str, int], where: str) -> list[tuple[Any, ..
         return [("byte_level", trim, _bool(obj, "add_prefix_space", True, where))]
     if kind == "TemplateProcessing":
         specials: dict[str, tuple[int, ...]] = {}
-        for name, sp in (obj.get("special_tokens") or {}).items():
+        raw_specials = obj.get("special_tokens")
+        for name, sp in _object(raw_specials or {}, f"{where}.special_tokens").items():
+            w = f"{where}.special_tokens[{name!r}]"
             ids = sp.get("ids") if isinstance(sp, dict) else None
-            if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-                raise SpecError(f"{where}.special_tokens[{name!r}] needs a list of int 'ids'")
-            specials[name] = tuple(ids)
+            if not isinstance(ids, list):
+                raise SpecError(f"{w} needs a list of int 'ids'")
+            specials[name] = tuple(_id(t, f"{w}.ids[{j}]") for j, t in enumerate(ids))
         items = []
-        for i, item in enumerate(obj.get("single") or []):
-            if "Sequence" in item:
-                seq = item["Sequence"]
+        for i, item in enumerate(_list(obj.get("single"), f"{where}.single")):
+            w = f"{where}.single[{i}]"
+            if isinstance(item, dict) and "Sequence" in item:
+                seq = _object(item["Sequence"], f"{w}.Sequence")
                 if seq.get("id") != "A":
-                    raise SpecError(f"{where}.single[{i}]: a single template can only use $A")
-                items.append(("A", int(seq.get("type_id", 0)), True))
-            elif "SpecialToken" in item:
-                name = item["SpecialToken"].get("id")
-                if name not in specials:
-                    raise SpecError(f"{where}.single[{i}]: special token {name!r} is not defined")
-                items.append((name, int(item["SpecialToken"].get("type_id", 0)), False))
+                    raise SpecError(f"{w}: a single template can only use $A")
+                items.append(("A", _id(seq.get("type_id", 0), f"{w}.Sequence.type_id"), True))
+            elif isinstance(item, dict) and "SpecialToken" in item:
+                sp_item = _object(item["SpecialToken"], f"{w}.SpecialToken")
+                name = sp_item.get("id")
+                if not isinstance(name, str) or name not in specials:
+                    raise SpecError(f"{w}: special token {name!r:.60} is not defined")
+                type_id = _id(sp_item.get("type_id", 0), f"{w}.SpecialToken.type_id")
+                items.append((name, type_id, False))
             else:
-                raise SpecError(f"{where}.single[{i}]: unknown template item {item!r:.80}")
+                raise SpecError(f"{w}: unknown template item {item!r:.80}")
         return [("template", Template(tuple(items), specials))]
     raise SpecError(
         f"{where}: post-processor type {kind!r} is not supported by toklm "
@@ -244,10 +298,11 @@ def merge_pairs(merges: list[Any] | str) -> list[tuple[str, str]]:
 
 def _added_tokens(raw: Any, where: str) -> list[AddedToken]:
     out = []
-    for i, t in enumerate(raw or []):
+    for i, t in enumerate(_list(raw, where)):
         w = f"{where}[{i}]"
         if not isinstance(t, dict) or not isinstance(t.get("id"), int):
             raise SpecError(f"{w} must be an object with an int 'id'")
+        _id(t["id"], f"{w}.id")
         if not isinstance(t.get("content"), str):
             raise SpecError(f"{w} must have a string 'content'")
         special = _bool(t, "special", False, w)
@@ -266,10 +321,23 @@ def _added_tokens(raw: Any, where: str) -> list[AddedToken]:
 
 
 def spec_from_tokenizer_json(path: Path) -> TokenizerSpec:
-    """Read a `tokenizer.json`; SpecError for anything toklm does not run exactly."""
+    """Read a `tokenizer.json`; SpecError naming the file and the JSON path of anything
+    malformed, anything `tokenizers` refuses, and anything toklm does not run exactly."""
     data = read_json(path)
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a JSON object at top level")
+    _check_depth(data, path)
+    try:
+        return _spec_from_data(data, path)
+    except RecursionError:  # deeper than the depth check lets through: never, but be sure
+        raise SpecError(f"{path}: JSON nested too deeply to read") from None
+    except SpecError:
+        raise
+    except ValueError as e:  # the normalizer's errors name the component already
+        raise SpecError(str(e)) from None
+
+
+def _spec_from_data(data: dict[str, Any], path: Path) -> TokenizerSpec:
     model = data.get("model")
     if not isinstance(model, dict):
         raise SpecError(f"{path}: no 'model' object")
@@ -289,7 +357,9 @@ def spec_from_tokenizer_json(path: Path) -> TokenizerSpec:
     vocab = model.get("vocab")
     if not isinstance(vocab, dict) or set(map(type, vocab.values())) - {int}:
         raise SpecError(f"{where}.vocab must be an object of token -> int id")
-    merges = model.get("merges", [])
+    if "merges" not in model:
+        raise SpecError(f"{where}.merges is missing (tokenizers refuses a BPE model without it)")
+    merges = model["merges"]
     if not isinstance(merges, list):
         raise SpecError(f"{where}.merges must be a list")
     unk = model.get("unk_token")
@@ -314,10 +384,23 @@ def spec_from_tokenizer_json(path: Path) -> TokenizerSpec:
         pre_steps=pre_steps,
         post=_post(data.get("post_processor"), vocab, f"{path}: post_processor"),
         decoder_byte_level=_decoder_byte_level(data.get("decoder"), f"{path}: decoder"),
-        padding=data.get("padding") if isinstance(data.get("padding"), dict) else None,
-        truncation=data.get("truncation") if isinstance(data.get("truncation"), dict) else None,
+        padding=_padding(data.get("padding"), f"{path}: padding"),
+        truncation=_optional_object(data.get("truncation"), f"{path}: truncation"),
         source=str(path),
     )
+
+
+def _optional_object(value: Any, where: str) -> dict[str, Any] | None:
+    return None if value is None else _object(value, where)
+
+
+def _padding(value: Any, where: str) -> dict[str, Any] | None:
+    padding = _optional_object(value, where)
+    if padding is not None and padding.get("direction", "Right") not in ("Left", "Right"):
+        raise SpecError(
+            f"{where}.direction must be 'Left' or 'Right', got {padding['direction']!r:.40}"
+        )
+    return padding
 
 
 def read_vocab_json(path: Path) -> dict[str, int]:

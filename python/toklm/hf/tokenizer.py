@@ -23,7 +23,7 @@ from toklm.hf.outputs import (
     to_tensor,
 )
 from toklm.hf.postprocess import apply_template, pad, strategies, trim_offsets
-from toklm.hf.spec import AddedToken, Template, TokenizerSpec
+from toklm.hf.spec import AddedToken, SpecError, Template, TokenizerSpec
 
 VERY_LARGE_INTEGER = int(1e30)  # transformers' "no limit" model_max_length
 DEFAULT_THREADS = os.cpu_count() or 1
@@ -146,7 +146,7 @@ class Tokenizer:
         try:
             self._core = self._new_core(spec, added)
         except ValueError as e:
-            raise ValueError(f"{spec.source or self.name}: {e}") from None
+            raise SpecError(f"{spec.source or self.name}: {e}") from None
         self._special_contents = {t.content for t in self._added if t.special}
         self._stripping_ids = {t.id for t in self._added if t.lstrip or t.rstrip}
         self._added_by_content = {t.content: t.id for t in self._added}
