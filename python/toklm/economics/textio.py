@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -245,11 +246,39 @@ def _read_blocks(source: Source, block_bytes: int) -> Iterator[bytes]:
     except OSError as e:
         raise InputError(f"{source.label}: cannot read: {e.strerror or e}") from None
     with f:
+        before = os.fstat(f.fileno())
+        read = 0
         try:
             while block := f.read(block_bytes):
+                read += len(block)
                 yield block
         except OSError as e:
             raise InputError(f"{source.label}: read failed: {e.strerror or e}") from None
+        changed = _changed_while_read(source.label, before, os.fstat(f.fileno()), read)
+        if changed:
+            raise InputError(changed)
+
+
+def _changed_while_read(
+    label: str, before: os.stat_result, after: os.stat_result, read: int
+) -> str | None:
+    """Why a regular file's content may not be what was read (it grew, shrank or was rewritten
+    between open and end of file), or None. Pipes and devices have no size to compare."""
+    if not stat.S_ISREG(before.st_mode) or before.st_size == after.st_size == 0:
+        return None  # a pipe, a device, or a size-less file such as those in /proc
+    if before.st_size == read == after.st_size and before.st_mtime_ns == after.st_mtime_ns:
+        return None
+    if after.st_size != before.st_size or read != before.st_size:
+        how = (
+            f"{before.st_size} bytes when opened, {read} bytes read, "
+            f"{after.st_size} bytes at the end"
+        )
+    else:
+        how = "rewritten in place"
+    return (
+        f"{label}: the file changed while it was read ({how}), so the result would be of no "
+        "version of it; read it again once nothing is writing it"
+    )
 
 
 def iter_text(
