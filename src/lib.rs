@@ -1,6 +1,7 @@
 //! toklm's Rust core: exact byte-level BPE in plain Rust.
 //!
 //! Nothing in this crate except `bindings.rs` knows about Python.
+pub mod batch;
 pub mod bpe;
 pub mod bpe_backtrack;
 pub mod core;
