@@ -14,12 +14,14 @@ from toklm.model import encoding_for_model, encoding_name_for_model
 from toklm.registry import get_encoding, list_encoding_names
 
 if TYPE_CHECKING:
+    from toklm.corpus import TokenShards
     from toklm.hf import Tokenizer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Encoding",
+    "TokenShards",
     "Tokenizer",
     "encoding_for_model",
     "encoding_name_for_model",
@@ -34,4 +36,8 @@ def __getattr__(name: str) -> Any:
         from toklm.hf import Tokenizer
 
         return Tokenizer
+    if name == "TokenShards":  # the corpus reader, also imported only when used
+        from toklm.corpus import TokenShards
+
+        return TokenShards
     raise AttributeError(f"module 'toklm' has no attribute {name!r}")

@@ -43,6 +43,7 @@ COMMAND_MODULES = (
     "toklm.cli.tokens",
     "toklm.cli.economics",
     "toklm.cli.models",
+    "toklm.cli.corpus",
 )
 
 

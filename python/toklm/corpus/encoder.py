@@ -1,0 +1,93 @@
+"""How a tokenizer travels to the workers of a job, and how a batch of documents is encoded.
+
+A bundled encoding (`cl100k_base`, ...) travels by name: a worker builds it from the data inside
+the toklm package. Any other tokenizer (a custom `toklm.Encoding`, a `toklm.Tokenizer`) travels by
+value, as its pickle; either way nothing is downloaded. Each process builds a given tokenizer once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["EncoderSpec", "encode_flat"]
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """A tokenizer as something small to send: ``("name", "gpt2")`` or ``("pickle", b"...")``.
+
+    >>> import toklm
+    >>> spec = EncoderSpec.of(toklm.get_encoding("gpt2"))
+    >>> spec.kind, spec.value, spec.load().name
+    ('name', 'gpt2', 'gpt2')
+    """
+
+    kind: str
+    value: str | bytes
+
+    @classmethod
+    def of(cls, tokenizer: Any) -> EncoderSpec:
+        """The spec of a `toklm.Encoding` or `toklm.Tokenizer` (by name when bundled)."""
+        from toklm import registry
+
+        name = getattr(tokenizer, "name", None)
+        if isinstance(name, str) and registry._ENCODINGS.get(name) is tokenizer:
+            return cls("name", name)
+        return cls("pickle", pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def load(self) -> Any:
+        """The tokenizer, built once per process."""
+        return _load(self.kind, self.value)
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records about the tokenizer (its name, vocabulary size, and for a
+        tokenizer sent by value the sha256 of its pickle)."""
+        tok = self.load()
+        out: dict[str, Any] = {"name": str(getattr(tok, "name", type(tok).__name__))}
+        out["n_vocab"] = int(tok.n_vocab)
+        if self.kind == "pickle":
+            assert isinstance(self.value, bytes)
+            out["sha256"] = hashlib.sha256(self.value).hexdigest()
+        return out
+
+
+@functools.lru_cache(maxsize=8)
+def _load(kind: str, value: str | bytes) -> Any:
+    if kind == "name":
+        import toklm
+
+        assert isinstance(value, str)
+        return toklm.get_encoding(value)
+    if kind == "pickle":
+        assert isinstance(value, bytes)
+        return pickle.loads(value)
+    raise ValueError(f"unknown tokenizer spec kind {kind!r}")
+
+
+def encode_flat(
+    tokenizer: Any, texts: list[str], num_threads: int
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+    """Tokens of every text back to back (special-token text encoded as plain text) and the
+    ``len(texts) + 1`` document offsets into them.
+
+    >>> import toklm
+    >>> tokens, offsets = encode_flat(toklm.get_encoding("gpt2"), ["hello", " world"], 1)
+    >>> tokens.tolist(), offsets.tolist()
+    ([31373, 995], [0, 1, 2])
+    """
+    native = getattr(tokenizer, "encode_ordinary_batch_to_numpy", None)
+    if native is not None:
+        tokens, offsets = native(texts, num_threads=num_threads)
+        return tokens, offsets
+    lists = tokenizer.encode_ordinary_batch(texts, num_threads=num_threads)
+    offsets = np.zeros(len(lists) + 1, dtype=np.int64)
+    np.cumsum([len(x) for x in lists], out=offsets[1:])
+    flat = np.fromiter((t for x in lists for t in x), dtype=np.uint32, count=int(offsets[-1]))
+    return flat, offsets
