@@ -9,7 +9,6 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-
 from toklm.corpus import tokenize_corpus
 
 from .helpers import dir_bytes, sample_corpora

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import toklm
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import toklm
 from toklm.corpus import TokenShards, tokenize_corpus
 from toklm.corpus.inputs import Source, plan_shards, read_documents
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toklm.corpus import InputError, JobConflict, TokenShards, tokenize_corpus
 
 from tests.cli.runner import COMMAND, assert_one_line_error, toklm
-from toklm.corpus import InputError, JobConflict, TokenShards, tokenize_corpus
 
 from .helpers import dir_bytes, sample_corpora
 
@@ -140,8 +140,8 @@ def test_parquet_column(tmp_path: Path) -> None:
 
 
 def test_cli_bad_arguments(tmp_path: Path) -> None:
-    assert_one_line_error(toklm("tokenize", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "o")),
-                          "missing.txt: no such file")  # fmt: skip
+    proc = toklm("tokenize", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "o"))
+    assert_one_line_error(proc, "missing.txt: no such file")
     src = tmp_path / "in.txt"
     src.write_text("x\n")
     proc = toklm("tokenize", str(src), "-o", str(tmp_path / "o"), "--shard-size", "lots")
