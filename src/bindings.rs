@@ -387,6 +387,7 @@ impl PyCoreBpe {
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCoreBpe>()?;
     m.add_class::<PyHfBpe>()?;
+    crate::bindings_train::register(m)?;
     Ok(())
 }
 

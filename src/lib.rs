@@ -13,3 +13,5 @@ pub mod vocab;
 
 #[cfg(feature = "python")]
 mod bindings;
+#[cfg(feature = "python")]
+mod bindings_train;

@@ -16,6 +16,7 @@ from toklm.registry import get_encoding, list_encoding_names
 if TYPE_CHECKING:
     from toklm.corpus import TokenShards
     from toklm.hf import Tokenizer
+    from toklm.train import extend_encoding, load_encoding, train_bpe
 
 __version__ = "0.1.0"
 
@@ -25,8 +26,11 @@ __all__ = [
     "Tokenizer",
     "encoding_for_model",
     "encoding_name_for_model",
+    "extend_encoding",
     "get_encoding",
     "list_encoding_names",
+    "load_encoding",
+    "train_bpe",
 ]
 
 
@@ -40,4 +44,8 @@ def __getattr__(name: str) -> Any:
         from toklm.corpus import TokenShards
 
         return TokenShards
+    if name in ("train_bpe", "extend_encoding", "load_encoding"):
+        import toklm.train
+
+        return getattr(toklm.train, name)
     raise AttributeError(f"module 'toklm' has no attribute {name!r}")

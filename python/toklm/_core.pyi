@@ -1,7 +1,8 @@
 # Type stub of the native module toklm._core (src/bindings.rs); checked by mypy.stubtest.
+from collections.abc import Callable
 from typing import final
 
-__all__ = ["CoreBPE", "HfBpe"]
+__all__ = ["BpeTrainer", "CoreBPE", "HfBpe"]
 
 @final
 class CoreBPE:
@@ -69,3 +70,27 @@ class HfBpe:
     def bpe_word(self, word: bytes) -> list[int]: ...
     def token_bytes(self, id: int) -> bytes | None: ...
     def is_special(self, id: int) -> bool: ...
+
+@final
+class BpeTrainer:
+    def __new__(cls, pattern: str) -> BpeTrainer: ...
+    def add_texts(self, texts: list[str]) -> None: ...
+    def add_file(
+        self,
+        path: str,
+        replace_errors: bool = False,
+        progress: Callable[[int], object] | None = None,
+    ) -> None: ...
+    def n_pieces(self) -> int: ...
+    def n_bytes(self) -> int: ...
+    def train(self, n_merges: int, min_frequency: int) -> list[bytes]: ...
+    def extend(
+        self,
+        base: bytes | dict[bytes, int],
+        first_id: int,
+        n_new: int,
+        min_frequency: int,
+        scripts: list[str] | None = None,
+    ) -> list[bytes]: ...
+    @staticmethod
+    def script_names() -> list[str]: ...

@@ -393,6 +393,20 @@ class Encoding:
         assert self._compact is not None  # one of the two is always set
         return self._compact
 
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write a `.tiktoken` file (tiktoken's `load_tiktoken_bpe` reads it) and a JSON
+        beside it (`path.json`: name, pattern, special tokens); `toklm.load_encoding(path)`
+        restores the whole encoding. Both writes are atomic.
+
+        >>> import tempfile, os, toklm
+        >>> p = os.path.join(tempfile.mkdtemp(), "r50k.tiktoken")
+        >>> toklm.get_encoding("r50k_base").save(p); toklm.load_encoding(p).encode("hi there")
+        [5303, 612]
+        """
+        from toklm.train.files import save_encoding
+
+        save_encoding(self, path)
+
     # ---------------------------------------------------------------- private API of tiktoken
 
     def _encode_single_piece(self, text_or_bytes: str | bytes) -> list[int]:

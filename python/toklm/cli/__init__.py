@@ -44,6 +44,7 @@ COMMAND_MODULES = (
     "toklm.cli.economics",
     "toklm.cli.models",
     "toklm.cli.corpus",
+    "toklm.cli.train",
 )
 
 

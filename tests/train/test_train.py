@@ -1,0 +1,160 @@
+"""The trainer: merges equal a reference trainer; saved files load in tiktoken and tokenizers
+with identical ids; clear errors; same output whatever the thread count."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import toklm
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from toklm.train import load_encoding, save_tokenizer_json
+
+from tests.conftest import shared_path
+from tests.train import reference
+
+SMALL = [
+    "low lower lowest newer newest wider widest",
+    "the cat sat on the mat; the cat ate the rat",
+    "안녕하세요 우리는 한국어를 공부합니다 안녕 하세요",
+    "aaaa aaa aa a abab ababab 1234567 12 123",
+] * 3
+
+
+def learned(enc: toklm.Encoding) -> list[bytes]:
+    n = enc.max_token_value + 1 - len(enc._special_tokens)
+    return [enc.decode_single_token_bytes(i) for i in range(256, n)]
+
+
+@pytest.mark.parametrize("pattern", ["gpt2", "cl100k_base", "o200k_base", r"\S+|\s+"])
+@pytest.mark.parametrize("min_frequency", [1, 2, 4])
+def test_merges_equal_reference(pattern: str, min_frequency: int) -> None:
+    enc = toklm.train_bpe(SMALL, 256 + 80, pattern=pattern, min_frequency=min_frequency)
+    pat_str = toklm.train.resolve_pattern(pattern)
+    assert learned(enc) == reference.train(SMALL, pat_str, 80, min_frequency)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(alphabet=st.sampled_from("ab c\n가é'1"), max_size=40), min_size=1, max_size=8),
+    st.integers(1, 3),
+)
+def test_merges_equal_reference_random(texts: list[str], min_frequency: int) -> None:
+    if not any(texts):
+        return
+    enc = toklm.train_bpe(texts, 256 + 30, pattern="o200k_base", min_frequency=min_frequency)
+    pat_str = toklm.train.resolve_pattern("o200k_base")
+    assert learned(enc) == reference.train(texts, pat_str, 30, min_frequency)
+
+
+def test_specials_and_sizes() -> None:
+    enc = toklm.train_bpe(SMALL, 300, special_tokens=["<|a|>", "<|b|>"], name="t")
+    assert enc.name == "t" and enc.n_vocab == 300
+    assert enc._special_tokens == {"<|a|>": 298, "<|b|>": 299}
+    assert enc.encode("<|b|>x", allowed_special="all") == [299, ord("x")]
+
+
+def _shared_texts(limit: int = 200_000) -> list[str]:
+    root = shared_path("corpora")
+    texts = []
+    for p in sorted(root.glob("*.txt")) + sorted((root / "parallel" / "ntrex128").glob("*.txt")):
+        texts.append(p.read_text(encoding="utf-8")[:limit])
+    return texts
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[toklm.Encoding, str]:
+    root = shared_path("corpora")
+    files = [root / "en.txt", root / "ko.txt", root / "code.txt"]
+    enc = toklm.train_bpe(files, 4000, pattern="cl100k_base", special_tokens=["<|endoftext|>"])
+    path = tmp_path_factory.mktemp("enc") / "t.tiktoken"
+    enc.save(path)
+    return enc, str(path)
+
+
+def test_saved_file_loads_in_tiktoken_with_identical_ids(trained) -> None:
+    tiktoken = pytest.importorskip("tiktoken")
+    from tiktoken.load import load_tiktoken_bpe
+
+    enc, path = trained
+    meta = json.loads(open(path + ".json", encoding="utf-8").read())
+    ref = tiktoken.Encoding(
+        "t",
+        pat_str=meta["pat_str"],
+        mergeable_ranks=load_tiktoken_bpe(path),
+        special_tokens=meta["special_tokens"],
+    )
+    again = load_encoding(path)
+    assert again.n_vocab == enc.n_vocab == ref.n_vocab
+    for text in _shared_texts():
+        ids = enc.encode_ordinary(text)
+        assert ids == ref.encode_ordinary(text)
+        assert ids == again.encode_ordinary(text)
+
+
+def test_tokenizer_json_loads_in_tokenizers_with_identical_ids(trained, tmp_path) -> None:
+    tokenizers = pytest.importorskip("tokenizers")
+    enc, _ = trained
+    save_tokenizer_json(enc, tmp_path / "tokenizer.json")
+    hf = tokenizers.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    for text in _shared_texts(50_000):
+        assert hf.encode(text, add_special_tokens=False).ids == enc.encode_ordinary(text)
+
+
+def test_extension_keeps_english_ids() -> None:
+    root = shared_path("corpora")
+    base = toklm.get_encoding("cl100k_base")
+    ext = toklm.extend_encoding(base, [root / "ko.txt"], 2000, scripts=["Hangul"])
+    assert ext.n_vocab == base.n_vocab + 2000
+    assert ext._special_tokens == base._special_tokens
+    en = (root / "parallel" / "ntrex128" / "en.txt").read_text(encoding="utf-8")
+    assert ext.encode_ordinary(en) == base.encode_ordinary(en)
+    ko = (root / "parallel" / "ntrex128" / "ko.txt").read_text(encoding="utf-8")
+    assert len(ext.encode_ordinary(ko)) < 0.85 * len(base.encode_ordinary(ko))
+    assert ext.decode(ext.encode(ko)) == ko
+
+
+def test_errors(tmp_path) -> None:
+    with pytest.raises(ValueError, match="corpus is empty"):
+        toklm.train_bpe([], 300)
+    with pytest.raises(ValueError, match="corpus is empty"):
+        toklm.train_bpe([""], 300)
+    with pytest.raises(ValueError, match=r"below 256 \(the bytes\) \+ 2 special"):
+        toklm.train_bpe(SMALL, 257, special_tokens=["<a>", "<b>"])
+    with pytest.raises(ValueError, match="does not compile"):
+        toklm.train_bpe(SMALL, 300, pattern="(unclosed")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"hello world\nfine line\nbroken \xff here\n")
+    with pytest.raises(ValueError, match=r"bad\.txt: invalid UTF-8 at byte offset 29"):
+        toklm.train_bpe([bad], 300)
+    enc = toklm.train_bpe([bad], 300, min_frequency=1, errors="replace")
+    assert enc.n_vocab > 256
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        toklm.train_bpe([tmp_path / "missing.txt"], 300)
+    with pytest.raises(ValueError, match="overflow the id space"):
+        toklm.extend_encoding("gpt2", SMALL, 2**32)
+    with pytest.raises(ValueError, match="unknown script 'Klingon'"):
+        toklm.extend_encoding("gpt2", SMALL, 10, scripts=["Klingon"])
+    with pytest.raises(FileNotFoundError, match="missing"):
+        load_encoding(tmp_path / "nothing.tiktoken")
+
+
+def test_same_output_whatever_the_thread_count(tmp_path) -> None:
+    root = shared_path("corpora")
+    outputs = []
+    for threads in (1, 3):
+        out = tmp_path / f"t{threads}.tiktoken"
+        code = (
+            "import sys, toklm; "
+            "toklm.train_bpe([__import__('pathlib').Path(p) for p in sys.argv[2:]], 3000, "
+            "pattern='o200k_base').save(sys.argv[1])"
+        )
+        env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+        files = [str(root / "ko.txt"), str(root / "en.txt")]
+        subprocess.run([sys.executable, "-c", code, str(out), *files], check=True, env=env)
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
