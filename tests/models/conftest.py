@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+
+from ..conftest import shared_path
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -92,3 +95,24 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def cli_model_dir(tmp_path_factory):
+    """A tiny Pythia-shaped checkpoint with the real GPT-NeoX tokenizer, for CLI runs."""
+    pytest.importorskip("toklm.hf")
+    path = tmp_path_factory.mktemp("pythia-tiny-device")
+    save_hf(
+        neox_config(
+            vocab_size=50304,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            initializer_range=0.5,
+            max_position_embeddings=64,
+        ),
+        path,
+    )
+    shutil.copy(shared_path("tokenizers/gpt-neox-20b/tokenizer.json"), path / "tokenizer.json")
+    return path

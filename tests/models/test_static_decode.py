@@ -3,8 +3,6 @@ and the runner's static-buffer step run eagerly (capture=False) against generate
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,9 +10,7 @@ from toklm.cli import main
 from toklm.models import AutoModelForCausalLM, DeviceError
 from toklm.models import cuda_graphs as cg
 from toklm.models.device import resolve_device
-from toklm.models.generation import _Run
 
-from ..conftest import shared_path
 from .conftest import VOCAB, gpt2_config, neox_config, save_hf, torch
 
 # ---- buckets -------------------------------------------------------------------------------------
@@ -133,26 +129,6 @@ def test_from_pretrained_places_everything_on_the_device(tmp_path):
     assert model.rope_cos is not None and model.rope_cos.device.type == "cpu"
 
 
-@pytest.fixture(scope="module")
-def cli_model_dir(tmp_path_factory):
-    pytest.importorskip("toklm.hf")
-    path = tmp_path_factory.mktemp("pythia-tiny-device")
-    save_hf(
-        neox_config(
-            vocab_size=50304,
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
-            initializer_range=0.5,
-            max_position_embeddings=64,
-        ),
-        path,
-    )
-    shutil.copy(shared_path("tokenizers/gpt-neox-20b/tokenizer.json"), path / "tokenizer.json")
-    return path
-
-
 def test_cli_device_cpu_runs_and_embed_follows_the_device(cli_model_dir, capsys):
     args = ["generate", "-m", str(cli_model_dir), "Hello", "--max-new-tokens", "5"]
     assert main([*args, "--device", "cpu"]) == 0
@@ -184,12 +160,18 @@ def model(request, tmp_path):
     return AutoModelForCausalLM.from_pretrained(tmp_path)
 
 
-def run_static(model, ids, *, sync_every=None, window_block=8, seed=None, scores=False, **kw):
-    """generate() through `graph_steps` with capture off (what the CUDA path runs, eagerly)."""
-    run = _Run(model, ids, None, seed, scores, scores, dict(kw))
-    for _ in cg.graph_steps(run, sync_every=sync_every, capture=False, window_block=window_block):
-        pass
-    return run.output(scores)
+def run_static(model, ids, *, window_block=8, scores=False, **kw):
+    """generate() through the runner with capture off (what the CUDA path runs, eagerly)."""
+    return cg.generate_static(
+        model,
+        ids,
+        capture=False,
+        window_block=window_block,
+        output_scores=scores,
+        output_logits=scores,
+        return_dict_in_generate=scores,
+        **kw,
+    )
 
 
 RAGGED = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14]]  # 3 rows: bucket 4, left padding
