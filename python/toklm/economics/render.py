@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -160,14 +161,21 @@ def fmt_share(x: float) -> str:
 
 
 def fmt_usd(x: float) -> str:
-    """Dollars: 4 decimals, 2 from $1,000 up, 6 under a cent.
+    """Dollars: cents from $1 up (with thousands separators); below $1, the first 3 significant
+    digits, so that no cost shows as $0.00.
 
-    >>> fmt_usd(37.62093), fmt_usd(0.744), fmt_usd(2.5e-05), fmt_usd(0), fmt_usd(12345.678)
-    ('$37.6209', '$0.7440', '$0.000025', '$0', '$12,345.68')
+    >>> fmt_usd(318.6944), fmt_usd(4708.081), fmt_usd(1), fmt_usd(0.744), fmt_usd(2.5e-05)
+    ('$318.69', '$4,708.08', '$1.00', '$0.744', '$0.000025')
+    >>> fmt_usd(0), fmt_usd(0.0123456), fmt_usd(0.1), fmt_usd(0.999999)
+    ('$0.00', '$0.0123', '$0.10', '$1.00')
     """
-    if x == 0:
-        return "$0"
-    return f"${x:,.2f}" if x >= 1000 else f"${x:.4f}" if x >= 0.01 else f"${x:.6f}"
+    if x >= 1 or x == 0:
+        return f"${x:,.2f}"
+    decimals = max(2, 2 - math.floor(math.log10(x)))  # 3 significant digits
+    text = f"{x:.{decimals}f}"
+    while decimals > 2 and text.endswith("0"):  # $0.10, not $0.100; but never $0.1
+        text, decimals = text[:-1], decimals - 1
+    return "$" + text
 
 
 def fmt_price(x: float) -> str:
