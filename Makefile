@@ -8,7 +8,9 @@ install:
 	$(PY) -m pip install --quiet -e .
 
 install-test:
-	$(PY) -m pip install --quiet -e ".[test,models,hub,economics,web,cluster]"
+	@echo "installing toklm, every extra and the test libraries: with CUDA torch (Linux x86-64)"
+	@echo "about 6.7 GB installed, roughly half that downloaded; see README.md 'Two commands'"
+	$(PY) -m pip install --progress-bar on -e ".[test,models,hub,economics,web,cluster]"
 
 demo: install
 	toklm demo

@@ -48,6 +48,24 @@ def _offline() -> bool:
     return is_offline() or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUTHY
 
 
+def download_hint() -> str:
+    """What stands between this process and a hub download, e.g. " (pip install huggingface_hub)";
+    empty when nothing does (the hint is only given where it applies).
+
+    >>> download_hint() in ("", " (pip install huggingface_hub)", " (unset HF_HUB_OFFLINE)",
+    ...                     " (pip install huggingface_hub; unset HF_HUB_OFFLINE)")
+    True
+    """
+    import importlib.util
+
+    steps = []
+    if importlib.util.find_spec("huggingface_hub") is None:
+        steps.append("pip install huggingface_hub")
+    if _offline():
+        steps.append("unset HF_HUB_OFFLINE")
+    return f" ({'; '.join(steps)})" if steps else ""
+
+
 def _missing(directory: Path, filenames: Sequence[str]) -> list[str]:
     # `is_file` follows symlinks, so a snapshot link to a deleted blob counts as missing.
     return [f for f in filenames if not (directory / f).is_file()]
@@ -207,8 +225,7 @@ def resolve_model_files(
             return downloaded
         how = (
             f"download them with `hf download {target} {' '.join(filenames)}"
-            f"{'' if revision == 'main' else f' --revision {revision}'}` "
-            "(pip install huggingface_hub; unset HF_HUB_OFFLINE), "
+            f"{'' if revision == 'main' else f' --revision {revision}'}`{download_hint()}, "
             "or pass a local directory holding them"
         )
     else:

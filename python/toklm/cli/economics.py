@@ -211,7 +211,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 # Why `report`'s tokens are fewer than `count`'s for the same file (issue 8: 791,929 vs 801,733
-# cl100k_base tokens on corpora/ko.txt).
+# o200k_base tokens on corpora/ko.txt).
 REPORT_TOKENS_NOTE = (
     "tokens: each line encoded on its own, without its line break, as a sentence is sent; "
     "`toklm count FILE` encodes the whole file as one text, line breaks included, so it counts "

@@ -24,7 +24,7 @@ from toklm.hf.spec import (
     read_vocab_json,
     spec_from_tokenizer_json,
 )
-from toklm.hub import resolve_model_files
+from toklm.hub import download_hint, resolve_model_files
 
 CONFIG_FILES = ("tokenizer_config.json", "special_tokens_map.json", "config.json")
 CLASS_PROFILES = {
@@ -87,8 +87,8 @@ def _locate(target: str, revision: str) -> tuple[Path, Path | None]:
         )
     raise FileNotFoundError(
         f"no tokenizer files for {target!r} (tokenizer.json, or vocab.json and merges.txt): "
-        f"pass a local directory holding them, or download them with `hf download {target}` "
-        "(pip install huggingface_hub; unset HF_HUB_OFFLINE).\n" + "\n".join(errors)
+        f"pass a local directory holding them, or download them with `hf download {target}`"
+        f"{download_hint()}.\n" + "\n".join(errors)
     )
 
 
