@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from toklm.core import Encoding
 from toklm.model import encoding_for_model, encoding_name_for_model
 from toklm.registry import get_encoding, list_encoding_names
+from toklm.show import show
 
 if TYPE_CHECKING:
     from toklm.corpus import TokenShards
@@ -31,6 +32,7 @@ __all__ = [
     "list_encoding_names",
     "load_encoding",
     "train_bpe",
+    "show",
 ]
 
 

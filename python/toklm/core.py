@@ -10,7 +10,7 @@ import functools
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from toklm import _core
 from toklm.load import CompactRanks
@@ -337,6 +337,16 @@ class Encoding:
             return self._core_bpe.decode_bytes_batch(batch, num_threads)
         except (OverflowError, TypeError):
             raise _bad_token([t for tokens in batch for t in tokens]) from None
+
+    def show(self, text: str) -> Any:
+        """How this encoding splits `text`, coloured: HTML in a notebook, rich in a terminal.
+
+        >>> import toklm; toklm.get_encoding("gpt2").show("hi 🎉").counts
+        {'gpt2': 4}
+        """
+        from toklm.show import show
+
+        return show(text, tokenizers=[self])
 
     # ---------------------------------------------------------------- vocabulary
 

@@ -45,6 +45,7 @@ COMMAND_MODULES = (
     "toklm.cli.models",
     "toklm.cli.corpus",
     "toklm.cli.train",
+    "toklm.cli.playground",
 )
 
 

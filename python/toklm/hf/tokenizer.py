@@ -645,6 +645,16 @@ class Tokenizer:
             byte_level=self._spec.decoder_byte_level,
         )
 
+    def show(self, text: str) -> Any:
+        """How this tokenizer splits `text`, coloured: HTML in a notebook, rich in a terminal.
+
+        >>> tok.show("Hello world").counts  # doctest: +SKIP
+        {'../shared/tokenizers/gpt-neox-20b': 2}
+        """
+        from toklm.show import show
+
+        return show(text, tokenizers=[self])
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, vocab_size={self.vocab_size})"
 
