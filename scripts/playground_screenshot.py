@@ -30,10 +30,9 @@ def main() -> None:
     import uvicorn
     from PIL import Image
     from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.chrome.service import Service
-
     from toklm.playground.app import LOOPBACK_HOSTS, create_app
     from toklm.playground.server import bind, url_of
 
@@ -51,8 +50,13 @@ def main() -> None:
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
         state = urllib.parse.urlencode(
-            [("t", "gpt2"), ("t", "cl100k_base"), ("t", "o200k_base"), ("m", "gpt-4o"),
-             ("text", TEXT)]  # fmt: skip
+            [
+                ("t", "gpt2"),
+                ("t", "cl100k_base"),
+                ("t", "o200k_base"),
+                ("m", "gpt-4o"),
+                ("text", TEXT),
+            ]  # fmt: skip
         )
         driver.get(url_of(sock) + "#" + state)
         for _ in range(200):

@@ -30,6 +30,7 @@ OPTIONAL_MODULES = {
     "rich": "economics",  # a plain dependency since issue 8; named for installs that predate it
     "huggingface_hub": "hub",
     "fastapi": "web",
+    "starlette": "web",
     "uvicorn": "web",
     "dask": "cluster",
     "distributed": "cluster",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from toklm.cli import CliError
+from toklm.cli import CliError, require_extra
 from toklm.playground import DEFAULT_HOST, DEFAULT_MAX_CHARS, DEFAULT_PORT
 
 
@@ -33,14 +33,8 @@ def _port(value: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    missing = []
-    for module in ("starlette", "uvicorn"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(module)
-    if missing:
-        raise CliError(f"toklm playground needs {' and '.join(missing)}: pip install 'toklm[web]'")
+    require_extra("starlette", "web")
+    require_extra("uvicorn", "web")
     from toklm.playground.server import serve
 
     try:
