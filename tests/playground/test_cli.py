@@ -127,6 +127,12 @@ def test_tiktoken_file(tmp_path) -> None:
     assert cat.get(str(path)).encode("안녕하세요 🎉") == lib.get_encoding("cl100k_base").encode(
         "안녕하세요 🎉"
     )
+    if hasattr(lib.Encoding, "save"):  # a saved encoding comes back whole (pattern, specials)
+        saved = tmp_path / "mine.tiktoken"
+        lib.get_encoding("gpt2").save(str(saved))
+        cat = Catalog([str(saved)])
+        enc = cat.get(str(saved))
+        assert enc.encode("<|endoftext|> hi", allowed_special="all") == [50256, 23105]
 
 
 def test_missing_web_extra_is_one_line() -> None:

@@ -48,12 +48,16 @@ class Choice:
 
 
 def _tiktoken_file(path: Path) -> Any:
-    """An `Encoding` from a .tiktoken rank file: `toklm.load_encoding` when toklm has it (the
-    trainer's files carry their pattern); else the pattern and special tokens of the bundled
-    encoding the file is named after (``cl100k_base*.tiktoken``), or o200k_base's pattern."""
+    """An `Encoding` from a .tiktoken rank file: whole, with `toklm.load_encoding`, when the
+    JSON that `Encoding.save` writes beside it is there; else with the pattern and special
+    tokens of the bundled encoding the file is named after (``cl100k_base*.tiktoken``), or
+    o200k_base's pattern and no special tokens."""
     loader = getattr(toklm, "load_encoding", None)
     if loader is not None:
-        return loader(str(path))
+        try:
+            return loader(str(path))
+        except FileNotFoundError:  # no sidecar JSON: a bare rank file
+            pass
     from toklm.load import load_tiktoken_bpe
 
     ranks = load_tiktoken_bpe(str(path))
