@@ -178,8 +178,11 @@ def test_bf16_logits_within_transformers_own_bf16_error(pair, tmp_path):
 
 
 def test_cli_generate_on_cuda(cli_model_dir, capsys):
-    args = ["generate", "-m", str(cli_model_dir), "Hello", "--max-new-tokens", "8"]
+    args = ["generate", "-m", str(cli_model_dir), "Hello", "--max-new-tokens", "8", "--stats"]
     assert main([*args, "--device", "cpu"]) == 0
-    on_cpu = capsys.readouterr().out
-    assert main([*args, "--device", "cuda"]) == 0
+    on_cpu, err = capsys.readouterr()
+    assert "float32" in err
+    assert main([*args, "--device", "cuda", "--dtype", "float32"]) == 0
     assert capsys.readouterr().out == on_cpu
+    assert main([*args, "--device", "cuda"]) == 0  # bf16 unless told otherwise
+    assert "bfloat16" in capsys.readouterr().err

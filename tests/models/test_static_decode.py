@@ -135,6 +135,8 @@ def test_cli_device_cpu_runs_and_embed_follows_the_device(cli_model_dir, capsys)
     with_device = capsys.readouterr().out
     assert main(args) == 0
     assert capsys.readouterr().out == with_device
+    assert main([*args, "--device", "cpu", "--stats"]) == 0
+    assert "float32" in capsys.readouterr().err  # the CPU's natural dtype
     assert main(["embed", "-m", str(cli_model_dir), "Hello", "--device", "cpu"]) == 0
     assert "token embedding" in capsys.readouterr().out
 

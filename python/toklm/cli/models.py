@@ -84,7 +84,11 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         metavar="PATH_OR_REPO",
         help="a checkpoint directory or a Hugging Face repo id in the local hub cache",
     )
-    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16"),
+        help="default: float32 on cpu, bfloat16 on cuda (float32 with --quantize)",
+    )
     p.add_argument(
         "--quantize",
         choices=("int8", "bf16"),
@@ -151,18 +155,19 @@ def _load(args: argparse.Namespace) -> Any:
             else "no such directory"
         )
         raise CliError(f"{args.model}: {what} (-m takes a checkpoint directory or a hub repo id)")
-    if args.quantize == "bf16" and args.dtype != "float32":
+    if args.quantize == "bf16" and args.dtype not in (None, "float32"):
         raise CliError("--quantize bf16 keeps activations in float32: leave --dtype float32")
     try:
         device = resolve_device(args.device)
     except DeviceError as e:
         raise CliError(f"--device {args.device}: {e}") from e
+    natural = "bfloat16" if device.type == "cuda" and not args.quantize else "float32"
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         return AutoModelForCausalLM.from_pretrained(
             args.model,
-            dtype=args.dtype,
+            dtype=args.dtype or natural,
             device=device,
             quantize=args.quantize,
             revision=args.revision,
