@@ -81,7 +81,7 @@ def test_stop_token_logprobs_cancel_and_queue_limit(pair):
     from toklm.models.batching import BatchEngine, Finish, QueueFull, SamplingParams
 
     _, model = pair
-    engine = BatchEngine(model, max_batch=2, max_queue=1)
+    engine = BatchEngine(model, max_batch=1, max_queue=0)
     greedy = engine.complete(
         [PROMPTS[0]], SamplingParams(max_new_tokens=8, temperature=0, ignore_eos=True)
     )[0]

@@ -46,6 +46,7 @@ COMMAND_MODULES = (
     "toklm.cli.corpus",
     "toklm.cli.train",
     "toklm.cli.playground",
+    "toklm.cli.serve",
 )
 
 

@@ -173,12 +173,21 @@ class BatchEngine:
 
     def submit(self, request: Request) -> Request:
         """Queue a request (raises QueueFull when `max_queue` requests are already waiting)."""
-        with self._wake:
-            if len(self.waiting) >= self.max_queue:
-                raise QueueFull(f"{len(self.waiting)} requests are waiting (--max-queue)")
-            self.waiting.append(request)
-            self._wake.notify()
+        self.submit_all([request])
         return request
+
+    def submit_all(self, requests: Sequence[Request]) -> None:
+        """Queue all of `requests` or, if they do not fit, none (QueueFull). They fit when the
+        free rows plus `max_queue` places cover them and the requests already waiting."""
+        with self._wake:
+            free = self.max_batch - len(self.active)
+            if len(self.waiting) + len(requests) > self.max_queue + free:
+                raise QueueFull(
+                    f"{len(self.waiting)} requests are waiting for {free} free rows and the "
+                    f"queue holds {self.max_queue} more"
+                )
+            self.waiting.extend(requests)
+            self._wake.notify()
 
     def call(self, fn: Callable[[], Any]) -> Future[Any]:
         """Run `fn()` in the engine's thread between steps (work that uses the model, such as
