@@ -32,6 +32,7 @@ OPTIONAL_MODULES = {
     "fastapi": "web",
     "starlette": "web",
     "uvicorn": "web",
+    "jinja2": "web",
     "dask": "cluster",
     "distributed": "cluster",
     "ray": "cluster",

@@ -41,15 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from toklm.cli import CliError
+    from toklm.cli import CliError, require_extra
     from toklm.cli.models import _load, _tokenizer
 
-    try:
-        import fastapi  # noqa: F401
-        import jinja2  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as e:
-        raise CliError(f"toklm serve needs the web extra: pip install 'toklm[web]' ({e})") from e
+    for module in ("fastapi", "uvicorn", "jinja2"):
+        require_extra(module, "web")
     for flag, value, low in (
         ("--max-batch", args.max_batch, 1),
         ("--max-queue", args.max_queue, 0),
