@@ -112,6 +112,7 @@ class CausalLM(nn.Module):
     model_type: ClassVar[str]
     config_class: ClassVar[type[ModelConfig]]
     has_lm_head: ClassVar[bool] = True
+    layer_prefix: ClassVar[str]  # canonical names of layer i's tensors start with prefix + "i."
     lm_head: Linear
 
     def __init__(self, config: ModelConfig) -> None:
@@ -224,11 +225,15 @@ class CausalLM(nn.Module):
         layout (GPT-2's Conv1D weights stay [in, out] and are used through a transposed view):
         nothing is copied, which is what makes loading fast. `Linear` handles either layout.
         """
+        # Mapped, not read: the config is checked against what the files hold before anything
+        # of the config's sizes is built.
+        entries = list(iter_checkpoint_tensors(files))
+        cls.check_layer_count(config, [name for _, name, _ in entries], files)
         expected = cls.checkpoint_shapes(config)
         state: dict[str, torch.Tensor] = {}
         source: dict[str, Path] = {}
         unexpected: list[str] = []
-        for path, name, tensor in iter_checkpoint_tensors(files):
+        for path, name, tensor in entries:
             canonical = cls.canonical_name(config, name)
             if canonical is None:
                 continue
@@ -270,6 +275,24 @@ class CausalLM(nn.Module):
                 stacklevel=3,
             )
         return state
+
+    @classmethod
+    def check_layer_count(cls, config: Any, names: list[str], files: list[Path]) -> None:
+        """CheckpointError unless the weights hold every layer config.json asks for (a config
+        asking for 10**6 layers must not build 10**6 layers before a weight is looked at)."""
+        held = set()
+        for name in names:
+            canonical = cls.canonical_name(config, name) or ""
+            index = canonical.removeprefix(cls.layer_prefix).partition(".")[0]
+            if canonical.startswith(cls.layer_prefix) and index.isdigit():
+                held.add(int(index))
+        n_held = max(held) + 1 if held else 0
+        if config.num_layers > n_held:
+            where = ", ".join(str(f) for f in files)
+            raise CheckpointError(
+                f"config.json asks for {config.num_layers} layers, but {where} holds "
+                f"{n_held} (no tensor of layer {n_held}, named {cls.layer_prefix}{n_held}.*)"
+            )
 
     @classmethod
     def tie_weights(cls, config: Any, state: dict[str, torch.Tensor]) -> None:
@@ -330,6 +353,11 @@ class CausalLM(nn.Module):
         if input_ids.dim() != 2:
             raise ValueError(
                 f"input_ids must be [batch, length], got shape {list(input_ids.shape)}"
+            )
+        if input_ids.shape[0] == 0:
+            raise ValueError(
+                f"input_ids is an empty batch (shape {list(input_ids.shape)}): "
+                "give at least one sequence"
             )
         if input_ids.shape[1] == 0:
             raise ValueError("input_ids is empty: give at least one token")

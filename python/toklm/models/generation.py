@@ -128,20 +128,38 @@ def resolve_settings(model: CausalLM, prompt_len: int, kwargs: dict[str, Any]) -
         return given.get(name, getattr(d, name))
 
     do_sample = bool(get("do_sample"))
-    temp = _positive_float("temperature", get("temperature"))
-    if given.get("temperature") is not None and temp == 0.0:
-        raise ValueError("temperature must be > 0; for greedy decoding set do_sample=False")
-    k = get("top_k")
-    if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 0):
-        raise ValueError(f"top_k must be a non-negative int (0 disables it), got {k!r}")
-    p = _unit_float("top_p", get("top_p"))
-    mp = get("min_p")
-    mp = None if mp is None else _unit_float("min_p", mp)
-    rp = _positive_float("repetition_penalty", get("repetition_penalty"))
-    if rp <= 0:
-        raise ValueError(f"repetition_penalty must be > 0, got {rp}")
-    if temp <= 0:
-        raise ValueError(f"temperature must be > 0, got {temp}")
+    # As transformers builds its processors: the repetition penalty whenever it is not 1, the
+    # sampling settings only when sampling (greedy decoding ignores them, whatever they hold);
+    # each is checked with the message of the transformers processor that would refuse it.
+    rp = _number("repetition_penalty", get("repetition_penalty"))
+    if rp != 1.0 and not rp > 0:
+        raise ValueError(f"`penalty` has to be a strictly positive float, but is {rp}")
+    temp, k, p, mp = 1.0, None, 1.0, None
+    if do_sample:
+        temp = _number("temperature", get("temperature"))
+        if temp != 1.0 and not temp > 0:
+            raise ValueError(
+                f"`temperature` (={temp}) has to be a strictly positive float, otherwise your "
+                "next token scores will be invalid."
+                + (
+                    " If you're looking for greedy decoding strategies, set `do_sample=False`."
+                    if temp == 0.0
+                    else ""
+                )
+            )
+        k = get("top_k")
+        if k is not None and k != 0 and (not isinstance(k, int) or isinstance(k, bool) or k < 0):
+            raise ValueError(f"`top_k` has to be a strictly positive integer, but is {k}")
+        p = _number("top_p", get("top_p"))
+        if not p < 1.0:  # transformers builds no top-p step then (nan and 1.5 included)
+            p = 1.0
+        elif p < 0:
+            raise ValueError(f"`top_p` has to be a float > 0 and < 1, but is {p}")
+        mp = get("min_p")
+        if mp is not None:
+            mp = _number("min_p", mp)
+            if not 0 <= mp <= 1.0:
+                raise ValueError(f"`min_p` has to be a float in the [0, 1] interval, but is {mp}")
     n = get("num_return_sequences")
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"num_return_sequences must be a positive int, got {n!r}")
@@ -197,17 +215,10 @@ def resolve_settings(model: CausalLM, prompt_len: int, kwargs: dict[str, Any]) -
     return Settings(max_len, do_sample, temp, k or None, p, mp, rp, n, eos, pad)
 
 
-def _positive_float(name: str, value: Any) -> float:
+def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number, got {value!r}")
     return float(value)
-
-
-def _unit_float(name: str, value: Any) -> float:
-    v = _positive_float(name, value)
-    if not 0.0 <= v <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return v
 
 
 def build_processors(s: Settings, ignore_lengths: torch.Tensor | None) -> list[Processor]:

@@ -129,6 +129,7 @@ class GPT2LMHeadModel(CausalLM):
 
     model_type = "gpt2"
     config_class = GPT2Config
+    layer_prefix = "h."
     context_key = "n_positions"
 
     def __init__(self, config: GPT2Config) -> None:

@@ -162,6 +162,7 @@ class GPTNeoXForCausalLM(CausalLM):
 
     model_type = "gpt_neox"
     config_class = GPTNeoXConfig
+    layer_prefix = "layers."
     context_key = "max_position_embeddings"
 
     def __init__(self, config: GPTNeoXConfig) -> None:

@@ -26,6 +26,7 @@ import torch
 __all__ = [
     "CheckpointError",
     "GenerationDefaults",
+    "check_safetensors_header",
     "read_safetensors",
     "resolve_checkpoint_dir",
     "weight_files",
@@ -135,12 +136,81 @@ def read_safetensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     if size:
         _register_mapping(mapped, size)
     data_start = 8 + header_len
-    tensors: dict[str, torch.Tensor] = {}
+    entries = check_safetensors_header(path, header, size - data_start)
+    return {name: _safetensors_entry(mapped, entry, data_start) for name, entry in entries.items()}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    dtype: torch.dtype
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+
+def check_safetensors_header(
+    path: Path, header: dict[str, Any], data_size: int
+) -> dict[str, _Entry]:
+    """The tensors a safetensors header describes, validated as the safetensors library does:
+    known dtypes, shapes of non-negative integers, `data_offsets` that match the shape and, in
+    offset order, tile the data area exactly (no overlap, no gap, nothing outside the file).
+
+    >>> check_safetensors_header(Path("m"), {"w": {"dtype": "F32", "shape": [2.0],
+    ...                          "data_offsets": [0, 8]}}, 8)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    toklm.models.loading.CheckpointError: m is corrupt: tensor 'w': shape must be a list of ...
+    """
+    entries: dict[str, _Entry] = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        tensors[name] = _safetensors_entry(path, mapped, name, info, data_start, size)
-    return tensors
+        where = f"{path} is corrupt: tensor {name!r}"
+        if not isinstance(info, dict) or info.get("dtype") not in _ST_DTYPES:
+            raise CheckpointError(f"{where}: bad header entry {info!r:.120}")
+        shape, offsets = info.get("shape"), info.get("data_offsets")
+        if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+            raise CheckpointError(
+                f"{where}: shape must be a list of non-negative integers, got {shape!r:.80}"
+            )
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_count, offsets))):
+            raise CheckpointError(
+                f"{where}: data_offsets must be two non-negative integers, got {offsets!r:.80}"
+            )
+        dtype = _ST_DTYPES[info["dtype"]]
+        begin, end = offsets
+        numel = 1
+        for d in shape:
+            numel *= d
+        if end < begin or end - begin != numel * _itemsize(dtype):
+            raise CheckpointError(
+                f"{where} has shape {shape} ({info['dtype']}) but data_offsets {begin}..{end}"
+            )
+        entries[name] = _Entry(dtype, tuple(shape), begin, end)
+    position, previous = 0, None
+    for name, entry in sorted(entries.items(), key=lambda item: (item[1].begin, item[1].end)):
+        if entry.begin != position:
+            how = "overlaps" if entry.begin < position else "leaves a gap after"
+            after = f"tensor {previous!r}" if previous is not None else "the header"
+            raise CheckpointError(
+                f"{path} is corrupt: tensor {name!r} (bytes {entry.begin}..{entry.end}) "
+                f"{how} {after}"
+            )
+        position, previous = entry.end, name
+    if position != data_size:
+        what = "is truncated" if position > data_size else "is corrupt"
+        raise CheckpointError(
+            f"{path} {what}: its tensors end at data byte {position}, the file holds "
+            f"{data_size} bytes of data"
+        )
+    return entries
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
 
 
 # Live safetensors mappings: (base address, size, weak reference). Tensors that are copied out of
@@ -176,38 +246,15 @@ def release_tensor(tensor: torch.Tensor) -> None:
             return
 
 
-def _safetensors_entry(
-    path: Path, mapped: Any, name: str, info: Any, data_start: int, size: int
-) -> torch.Tensor:
-    try:
-        dtype = _ST_DTYPES[info["dtype"]]
-        shape = [int(d) for d in info["shape"]]
-        begin, end = (int(x) for x in info["data_offsets"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(
-            f"{path} is corrupt: bad header entry for tensor {name!r}: {info!r}"
-        ) from e
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    numel = 1
-    for d in shape:
-        numel *= d
-    if min(shape, default=0) < 0 or end - begin != numel * itemsize or begin < 0:
-        raise CheckpointError(
-            f"{path} is corrupt: tensor {name!r} has shape {shape} ({info['dtype']}) "
-            f"but data_offsets {begin}..{end}"
-        )
-    if data_start + end > size:
-        raise CheckpointError(
-            f"{path} is truncated: tensor {name!r} ends at byte {data_start + end}, "
-            f"the file has {size}"
-        )
+def _safetensors_entry(mapped: Any, entry: _Entry, data_start: int) -> torch.Tensor:
+    numel = (entry.end - entry.begin) // _itemsize(entry.dtype)
     if numel == 0:
-        return torch.empty(shape, dtype=dtype)
-    offset = data_start + begin
-    if offset % itemsize:  # unaligned data (never written by safetensors itself): copy it
-        chunk = bytearray(mapped[offset : offset + numel * itemsize])
-        return torch.frombuffer(chunk, dtype=dtype).view(shape)
-    return torch.frombuffer(mapped, dtype=dtype, count=numel, offset=offset).view(shape)
+        return torch.empty(entry.shape, dtype=entry.dtype)
+    offset = data_start + entry.begin
+    if offset % _itemsize(entry.dtype):  # unaligned data (never written by safetensors): copy it
+        chunk = bytearray(mapped[offset : offset + entry.end - entry.begin])
+        return torch.frombuffer(chunk, dtype=entry.dtype).view(entry.shape)
+    return torch.frombuffer(mapped, dtype=entry.dtype, count=numel, offset=offset).view(entry.shape)
 
 
 def _read_torch_bin(path: Path) -> dict[str, torch.Tensor]:
