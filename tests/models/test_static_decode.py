@@ -275,3 +275,12 @@ def test_runner_refuses_capture_off_cuda_and_overflow(model):
 def test_the_cpu_path_makes_no_runner(model):
     model.generate([[3, 4]], max_new_tokens=3, use_cuda_graphs=True)
     assert "_decode_runners" not in model.__dict__
+
+
+def test_upcast_attention_over_a_bf16_cache(tmp_path):
+    # reorder_and_upcast_attn: fp32 attention, bf16 keys/values in the cache (both loops).
+    save_hf(gpt2_config(reorder_and_upcast_attn=True), tmp_path, seed=7)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, dtype="bf16")
+    ref = model.generate([[1, 2, 3]], max_new_tokens=10, eos_token_id=[])
+    assert ref.shape == (1, 13)
+    assert torch.equal(run_static(model, [[1, 2, 3]], max_new_tokens=10, eos_token_id=[]), ref)

@@ -242,6 +242,8 @@ def attend(
             cache.k[layer, :, :, step.start : end] = k
             cache.v[layer, :, :, step.start : end] = v
         k, v = cache.k[layer, :, :, :end], cache.v[layer, :, :, :end]  # [B,H,S,D] views
+    if k.dtype != q.dtype:  # GPT-2's reorder_and_upcast_attn: fp32 scores over a half cache
+        k, v = k.to(q.dtype), v.to(q.dtype)
     out = F.scaled_dot_product_attention(
         q, k, v, attn_mask=step.mask, is_causal=step.is_causal, scale=scale
     )  # [B,H,T,D]
