@@ -265,7 +265,10 @@ def bench_dtype(
             ref[f"hf{b}"], ref[f"toklm{b}"] = cells["hf"].out, cells["toklm"].out
     row_info = {"load_s": load_s, "weight_gb_per_step": step_bytes / 1e9}
     if budget.allows(args.reserve_s / 2):
-        row_info.update(check(hf, ours, prompts[args.batches[0]], dname, ref))
+        try:
+            row_info.update(check(hf, ours, prompts[args.batches[0]], dname, ref))
+        except Exception as e:  # noqa: BLE001 - report it with the other results
+            row_info["check_failed"] = f"{type(e).__name__}: {e}"
     rows[0].update(row_info)
     return rows  # the caller releases the device memory once `ours` is gone
 
@@ -461,6 +464,8 @@ def print_checks(results: list[dict[str, Any]]) -> None:
             ours, theirs = r.get(f"bf16_{part}_err_toklm"), r.get(f"bf16_{part}_err_hf")
             if ours is not None:
                 facts.append(f"bf16 {part} err {ours:.3f} (transformers' own {theirs:.3f})")
+        if "check_failed" in r:
+            facts.append(f"check FAILED: {r['check_failed'][:200]}")
         line = "; ".join(facts) or "not checked (time budget)"
         print(f"| {r['model']} | {r['dtype']} | {r['load_s']:.2f} | {r['weight_gb_per_step']:.3f} "
               f"| {line} |", flush=True)  # fmt: skip

@@ -209,7 +209,15 @@ class DecodeRunner:
         window = window_bucket(self.used, self.capacity, self.window_block)
         if self.capture:
             graph = self.graphs.get(window)
-            (graph if graph is not None else self._capture(window)).replay()
+            if graph is None:
+                try:
+                    graph = self._capture(window)
+                except RuntimeError as e:
+                    raise RuntimeError(
+                        f"capturing the decode step as a CUDA graph failed ({e}); "
+                        "generate(..., use_cuda_graphs=False) decodes without graphs"
+                    ) from e
+            graph.replay()
         else:
             self._forward(window)
         self.position.add_(1)
