@@ -1,22 +1,18 @@
 //! toklm's Rust core: exact byte-level BPE in plain Rust.
 //!
-//! Nothing in this crate except `bindings.rs` knows about Python.
+//! The pipeline, in module order: `unicode` (character classes) and `pretok` (splitting text
+//! into pieces), `vocab` (token bytes <-> rank), `bpe` (one piece: the merge loop and the
+//! backtracking encoder), then the two tokenizer families built on them, `tiktoken` and `hf`;
+//! `batch` (many texts to one flat array) and `train` (learning a vocabulary) use them.
+//! Nothing in this crate except `py` (the bindings) knows about Python.
 pub mod batch;
-#[path = "bpe/merge.rs"]
 pub mod bpe;
-#[path = "bpe/backtrack.rs"]
-pub mod bpe_backtrack;
-#[path = "tiktoken/encoder.rs"]
-pub mod core;
-#[path = "hf/model.rs"]
-pub mod hf_bpe;
+pub mod hf;
 pub mod pretok;
+pub mod tiktoken;
 pub mod train;
 pub mod unicode;
 pub mod vocab;
 
 #[cfg(feature = "python")]
-#[path = "py/tiktoken.rs"]
-mod bindings;
-#[cfg(feature = "python")]
-mod bindings_train;
+mod py;

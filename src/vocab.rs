@@ -6,11 +6,8 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-
-use crate::bpe_backtrack::Backtrack;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 /// A token's rank: its id and its merge priority (lower merges first).
 pub type Rank = u32;
@@ -131,17 +128,11 @@ static NEXT_VOCAB_ID: AtomicU32 = AtomicU32::new(1);
 
 /// An immutable byte-level vocabulary.
 ///
-/// The lookup tables sit behind an `Arc` so that a background thread can derive the linear-time
-/// encoder's tables (`crate::bpe_backtrack`) from them while the vocabulary is already in use.
+/// The lookup tables sit behind an `Arc`, so a clone is cheap and shares them: a background
+/// thread can derive other tables from a vocabulary already in use (see `crate::bpe`).
+#[derive(Clone)]
 pub struct Vocab {
     inner: Arc<Tables>,
-    /// The backtracking encoder's tables: unset until built, `None` when this vocabulary does
-    /// not meet their preconditions (BPE then always takes the merge path).
-    fast: Arc<OnceLock<Option<Backtrack>>>,
-    /// Bytes BPE-encoded by the merge path while `fast` is unset; the build starts (once) when
-    /// this passes `BUILD_AFTER_BYTES`, so short-lived vocabularies never pay for it.
-    slow_bytes: AtomicUsize,
-    build_started: AtomicBool,
 }
 
 struct Tables {
@@ -159,12 +150,6 @@ struct Tables {
     /// This vocabulary's tag in the per-thread lookup cache.
     id: u32,
 }
-
-/// Vocabularies with at most this many token bytes build the backtracking tables at once (about
-/// a millisecond); larger ones on a background thread (0.2-0.5 s for cl100k/o200k), started once
-/// the merge path has encoded `BUILD_AFTER_BYTES`.
-const SYNC_BUILD_BYTES: usize = 1 << 16;
-const BUILD_AFTER_BYTES: usize = 1 << 12;
 
 /// A table of `capacity` empty slots. On Linux the allocation is first marked for transparent
 /// huge pages: o200k_base's table is 16 MB, and faulting it in 4 KB pages was nearly a third of
@@ -197,22 +182,6 @@ fn zeroed_table(capacity: usize) -> Vec<Slot> {
     }
     table.resize(capacity, Slot::default());
     table
-}
-
-/// Hand the build's freed scratch memory (several MB, in this thread's malloc arena) back to the
-/// system, so that it does not stay resident in the process.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> i32;
-        }
-        // SAFETY: glibc's malloc_trim only returns free heap pages to the kernel; it is
-        // thread-safe and has no other effect on live allocations.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
 }
 
 /// A fast hash for short byte strings: 8 bytes at a time, folded with a multiply.
@@ -387,72 +356,7 @@ impl Vocab {
             len,
             id: NEXT_VOCAB_ID.fetch_add(1, Ordering::Relaxed),
         });
-        let vocab = Vocab {
-            inner,
-            fast: Arc::new(OnceLock::new()),
-            slow_bytes: AtomicUsize::new(0),
-            build_started: AtomicBool::new(false),
-        };
-        if vocab.inner.arena.len() <= SYNC_BUILD_BYTES {
-            vocab.start_fast_build();
-        }
-        Ok(vocab)
-    }
-
-    /// Count `n` bytes encoded without the backtracking tables; start building them when enough
-    /// text has shown they are worth it.
-    #[inline]
-    pub(crate) fn note_slow_bytes(&self, n: usize) {
-        if !self.build_started.load(Ordering::Relaxed)
-            && self.slow_bytes.fetch_add(n, Ordering::Relaxed) + n >= BUILD_AFTER_BYTES
-        {
-            self.start_fast_build();
-        }
-    }
-
-    /// Build the backtracking tables: now for a small vocabulary, else on a background thread.
-    /// Only the first call does anything.
-    fn start_fast_build(&self) {
-        if self.build_started.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        let build = |t: &Tables| {
-            if t.missing_byte().is_some() {
-                return None;
-            }
-            Backtrack::build(t.n_ranks(), |r| t.token_bytes(r), |b| t.rank_uncached(b))
-        };
-        if self.inner.arena.len() <= SYNC_BUILD_BYTES {
-            let _ = self.fast.set(build(&self.inner));
-            return;
-        }
-        let (t, f) = (Arc::clone(&self.inner), Arc::clone(&self.fast));
-        let spawned = std::thread::Builder::new()
-            .name("toklm-bpe-tables".into())
-            .spawn(move || {
-                // A panic here (a bug) must still settle `fast`: the merge path then stays.
-                let built = std::panic::catch_unwind(AssertUnwindSafe(|| build(&t)));
-                let _ = f.set(built.unwrap_or(None));
-                release_freed_memory();
-            });
-        if spawned.is_err() {
-            // No thread: keep the merge path (exact, only slower) rather than block the caller.
-            let _ = self.fast.set(None);
-        }
-    }
-
-    /// The backtracking encoder, once its tables are built (`None` before, or for ever when the
-    /// vocabulary does not meet its preconditions).
-    #[inline]
-    pub(crate) fn backtrack(&self) -> Option<&Backtrack> {
-        self.fast.get().and_then(Option::as_ref)
-    }
-
-    /// Build the backtracking tables if not yet started and wait for them.
-    #[cfg(test)]
-    pub(crate) fn wait_fast_bpe(&self) -> Option<&Backtrack> {
-        self.start_fast_build();
-        self.fast.wait().as_ref()
+        Ok(Vocab { inner })
     }
 
     /// Number of tokens (holes not counted).
@@ -467,6 +371,11 @@ impl Vocab {
     /// One past the largest rank.
     pub fn n_ranks(&self) -> usize {
         self.inner.n_ranks()
+    }
+
+    /// Bytes of all tokens together (a measure of the vocabulary's size).
+    pub fn total_token_bytes(&self) -> usize {
+        self.inner.arena.len() - CHUNK
     }
 
     /// The bytes of `rank`; empty for a hole or a rank out of range.
@@ -508,6 +417,12 @@ impl Vocab {
     #[inline]
     pub fn rank_or_max(&self, bytes: &[u8]) -> Rank {
         self.inner.rank(bytes).unwrap_or(NO_RANK)
+    }
+
+    /// `rank` without the per-thread cache (a table builder's lookups would only evict the
+    /// encoder's entries).
+    pub fn rank_uncached(&self, bytes: &[u8]) -> Option<Rank> {
+        self.inner.rank_uncached(bytes)
     }
 
     /// Rank of a single byte, or `NO_RANK`.

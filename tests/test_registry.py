@@ -77,8 +77,8 @@ def test_pattern_constants_equal_tiktoken(tiktoken_kwargs):
 
 
 def _rust_pattern_constants() -> dict[str, str]:
-    """The `pub const *_PATTERN` strings of src/pretok.rs (raw strings, `concat!` of literals)."""
-    source = (REPO / "src" / "pretok.rs").read_text()
+    """The `pub const *_PATTERN` strings of src/pretok/mod.rs (raw strings, `concat!`s)."""
+    source = (REPO / "src" / "pretok" / "mod.rs").read_text()
     constants = {}
     for name, body in re.findall(r"pub const (\w+_PATTERN): &str =\s*(.*?);\n", source, re.S):
         pieces = re.findall(r'r(#*)"(.*?)"\1|"((?:[^"\\]|\\.)*)"', body, re.S)
@@ -87,8 +87,8 @@ def _rust_pattern_constants() -> dict[str, str]:
 
 
 def test_pattern_constants_equal_rust_scanner_patterns():
-    if not (REPO / "src" / "pretok.rs").is_file():
-        pytest.skip("src/pretok.rs is not part of this checkout (installed package)")
+    if not (REPO / "src" / "pretok" / "mod.rs").is_file():
+        pytest.skip("src/pretok/mod.rs is not part of this checkout (installed package)")
     rust = _rust_pattern_constants()
     assert rust["R50K_PATTERN"] == openai_public.R50K_PAT_STR
     assert rust["CL100K_PATTERN"] == openai_public.CL100K_PAT_STR

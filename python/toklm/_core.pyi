@@ -1,4 +1,4 @@
-# Type stub of the native module toklm._core (src/bindings.rs); checked by mypy.stubtest.
+# Type stub of the native module toklm._core (src/py/); checked by mypy.stubtest.
 from collections.abc import Callable
 from typing import final
 
@@ -38,7 +38,7 @@ class CoreBPE:
     def decode_tokens_bytes(self, tokens: list[int]) -> list[bytes]: ...
     def token_byte_values(self) -> list[bytes]: ...
 
-# ---- Hugging Face BPE (src/hf_bpe.rs) ----
+# ---- Hugging Face BPE (src/hf/, bindings in src/py/hf.rs) ----
 
 @final
 class HfBpe:

@@ -17,7 +17,7 @@ FIM_SUFFIX = "<|fim_suffix|>"
 ENDOFPROMPT = "<|endofprompt|>"
 
 # The exact pat_str values of tiktoken 0.14. They must stay identical to R50K_PATTERN,
-# CL100K_PATTERN and O200K_PATTERN in src/pretok.rs, which selects its hand-written scanners by
+# CL100K_PATTERN and O200K_PATTERN in src/pretok/mod.rs, which selects its hand-written scanners by
 # comparing the pattern string (tests/test_registry.py checks both).
 #
 # The original GPT-2 pattern is

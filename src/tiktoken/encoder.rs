@@ -3,93 +3,14 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use crate::bpe::{encode_piece, encode_pretokenized};
+use super::specials::{SpecialMatcher, SpecialSet};
+use crate::bpe::PieceEncoder;
 use crate::pretok::Pretokenizer;
 use crate::vocab::{Rank, Vocab, CHUNK};
 
-/// Which special tokens a pass acts on.
-#[derive(Debug, Clone)]
-pub enum SpecialSet {
-    None,
-    All,
-    Only(HashSet<String>),
-}
-
-impl SpecialSet {
-    fn contains(&self, token: &str) -> bool {
-        match self {
-            SpecialSet::None => false,
-            SpecialSet::All => true,
-            SpecialSet::Only(set) => set.contains(token),
-        }
-    }
-}
-
-/// Finds special-token strings in text: candidates start at a byte in `first_bytes`; at a
-/// candidate every distinct special length is tried against a hash set (o200k_harmony has 1,091
-/// specials but only a handful of lengths).
-struct SpecialMatcher {
-    tokens: HashMap<String, Rank>,
-    first_bytes: [bool; 256],
-    /// Distinct lengths, longest first, so a longer special wins over its prefix.
-    lengths: Vec<usize>,
-}
-
-impl SpecialMatcher {
-    fn new(specials: &[(String, Rank)]) -> Self {
-        let mut first_bytes = [false; 256];
-        let mut lengths: Vec<usize> = Vec::new();
-        let mut tokens = HashMap::new();
-        for (s, r) in specials {
-            if let Some(&b) = s.as_bytes().first() {
-                first_bytes[b as usize] = true;
-                lengths.push(s.len());
-                tokens.insert(s.clone(), *r);
-            }
-        }
-        lengths.sort_unstable_by(|a, b| b.cmp(a));
-        lengths.dedup();
-        SpecialMatcher {
-            tokens,
-            first_bytes,
-            lengths,
-        }
-    }
-
-    /// The leftmost special token at or after `from` for which `accept` holds:
-    /// `(start, end, rank)`.
-    fn find(
-        &self,
-        text: &str,
-        from: usize,
-        accept: impl Fn(&str) -> bool,
-    ) -> Option<(usize, usize, Rank)> {
-        if self.tokens.is_empty() {
-            return None;
-        }
-        let bytes = text.as_bytes();
-        let mut i = from;
-        while i < bytes.len() {
-            if self.first_bytes[bytes[i] as usize] {
-                for &len in &self.lengths {
-                    if let Some(cand) = text.get(i..i + len) {
-                        if let Some(&rank) = self.tokens.get(cand) {
-                            if accept(cand) {
-                                return Some((i, i + len, rank));
-                            }
-                        }
-                    }
-                }
-            }
-            i += 1;
-        }
-        None
-    }
-}
-
 /// An immutable, thread-safe encoder.
 pub struct CoreBpe {
-    vocab: Vocab,
+    bpe: PieceEncoder,
     pretok: Pretokenizer,
     specials: SpecialMatcher,
     /// Special-token rank -> bytes; the first string given for a rank wins on decode.
@@ -144,7 +65,7 @@ impl CoreBpe {
         }
         Ok(CoreBpe {
             specials: SpecialMatcher::new(&specials),
-            vocab,
+            bpe: PieceEncoder::new(vocab),
             pretok,
             special_decoder,
             sorted_tokens: OnceLock::new(),
@@ -152,14 +73,14 @@ impl CoreBpe {
     }
 
     pub fn vocab(&self) -> &Vocab {
-        &self.vocab
+        self.bpe.vocab()
     }
 
     /// Encode one pre-tokenized piece: a whole-piece hit is a single token (tiktoken treats the
     /// vocabulary as a cache), otherwise BPE; `encode_pretokenized` does both in one trie walk.
     #[inline]
     fn encode_one_piece(&self, piece: &[u8], out: &mut Vec<Rank>) {
-        encode_pretokenized(&self.vocab, piece, out)
+        self.bpe.encode_pretokenized(piece, out)
     }
 
     /// Encode `text` with no special-token handling; returns the number of tokens of the last
@@ -234,7 +155,7 @@ impl CoreBpe {
     /// BPE of arbitrary bytes as one piece (no pre-tokenization, no whole-piece shortcut).
     pub fn byte_pair_encode(&self, bytes: &[u8]) -> Vec<Rank> {
         let mut out = Vec::new();
-        encode_piece(&self.vocab, bytes, &mut out);
+        self.bpe.encode_piece(bytes, &mut out);
         out
     }
 
@@ -251,14 +172,14 @@ impl CoreBpe {
                 let mut unstable = Vec::new();
                 if !tokens.is_empty() && last_len > 0 {
                     for &t in &tokens[tokens.len() - last_len..] {
-                        unstable.extend_from_slice(self.vocab.token_bytes(t));
+                        unstable.extend_from_slice(self.vocab().token_bytes(t));
                     }
                     tokens.truncate(tokens.len() - last_len);
                 }
                 unstable.extend_from_slice(&bytes[valid..]);
-                match self.vocab.rank(&unstable) {
+                match self.vocab().rank(&unstable) {
                     Some(r) => tokens.push(r),
-                    None => encode_piece(&self.vocab, &unstable, &mut tokens),
+                    None => self.bpe.encode_piece(&unstable, &mut tokens),
                 }
                 Ok(tokens)
             }
@@ -269,7 +190,7 @@ impl CoreBpe {
     /// `\s*[\r\n]+` makes a trailing whitespace split unstable).
     fn widen_last_piece(&self, tokens: Vec<Rank>, mut last_len: usize) -> (Vec<Rank>, usize) {
         let all_space = |t: Rank| {
-            let b = self.vocab.token_bytes(t);
+            let b = self.vocab().token_bytes(t);
             !b.is_empty() && b.iter().all(|c| matches!(c, b' ' | b'\n' | b'\t'))
         };
         if last_len > 0 && all_space(tokens[tokens.len() - last_len]) {
@@ -283,9 +204,9 @@ impl CoreBpe {
     /// Token ranks sorted by their bytes.
     fn sorted_tokens(&self) -> &[Rank] {
         self.sorted_tokens.get_or_init(|| {
-            let mut ranks: Vec<Rank> = self.vocab.iter().map(|(_, r)| r).collect();
+            let mut ranks: Vec<Rank> = self.vocab().iter().map(|(_, r)| r).collect();
             ranks.sort_unstable_by(|&a, &b| {
-                self.vocab.token_bytes(a).cmp(self.vocab.token_bytes(b))
+                self.vocab().token_bytes(a).cmp(self.vocab().token_bytes(b))
             });
             ranks
         })
@@ -295,19 +216,19 @@ impl CoreBpe {
     pub fn token_byte_values(&self) -> Vec<&[u8]> {
         self.sorted_tokens()
             .iter()
-            .map(|&r| self.vocab.token_bytes(r))
+            .map(|&r| self.vocab().token_bytes(r))
             .collect()
     }
 
     /// Ranks of all tokens whose bytes start with `prefix`, in byte order.
     fn tokens_with_prefix(&self, prefix: &[u8]) -> impl Iterator<Item = Rank> + '_ {
         let sorted = self.sorted_tokens();
-        let from = sorted.partition_point(|&r| self.vocab.token_bytes(r) < prefix);
+        let from = sorted.partition_point(|&r| self.vocab().token_bytes(r) < prefix);
         let prefix = prefix.to_vec();
         sorted[from..]
             .iter()
             .copied()
-            .take_while(move |&r| self.vocab.token_bytes(r).starts_with(&prefix))
+            .take_while(move |&r| self.vocab().token_bytes(r).starts_with(&prefix))
     }
 
     /// tiktoken's `encode_with_unstable`: the stable tokens, and the token sequences the last
@@ -336,7 +257,7 @@ impl CoreBpe {
         for i in 1..unstable.len() {
             let (prefix, suffix) = unstable.split_at(i);
             for r in self.tokens_with_prefix(suffix) {
-                let possibility = [prefix, self.vocab.token_bytes(r)].concat();
+                let possibility = [prefix, self.vocab().token_bytes(r)].concat();
                 let encoded = match std::str::from_utf8(&possibility) {
                     Ok(s) => self.encode_ordinary(s)?,
                     Err(_) => self.byte_pair_encode(&possibility),
@@ -345,7 +266,7 @@ impl CoreBpe {
                 let mut seq_len = 0;
                 for t in encoded {
                     seq.push(t);
-                    seq_len += self.vocab.token_bytes(t).len();
+                    seq_len += self.vocab().token_bytes(t).len();
                     if seq_len >= unstable.len() {
                         break;
                     }
@@ -369,7 +290,7 @@ impl CoreBpe {
 
     /// The bytes of one token, special tokens included.
     pub fn token_bytes(&self, rank: Rank) -> Option<&[u8]> {
-        let b = self.vocab.token_bytes(rank);
+        let b = self.vocab().token_bytes(rank);
         if !b.is_empty() {
             return Some(b);
         }
@@ -387,13 +308,13 @@ impl CoreBpe {
     /// Append the bytes of `tokens` to `out`; `Err(rank)` for the first unknown id.
     pub fn decode_into(&self, tokens: &[Rank], out: &mut Vec<u8>) -> Result<(), Rank> {
         for &t in tokens {
-            let (chunk, len) = self.vocab.token_chunk(t);
+            let (chunk, len) = self.vocab().token_chunk(t);
             if len != 0 && len <= CHUNK {
                 let at = out.len();
                 out.extend_from_slice(chunk);
                 out.truncate(at + len);
             } else if len != 0 {
-                out.extend_from_slice(self.vocab.token_bytes(t));
+                out.extend_from_slice(self.vocab().token_bytes(t));
             } else {
                 match self.special_decoder.get(&t) {
                     Some(s) => out.extend_from_slice(s),

@@ -1,7 +1,7 @@
 //! Extending an existing vocabulary with new merges, keeping every base id.
 //!
 //! Each counted piece is first encoded with the base vocabulary exactly as the encoder does
-//! (`bpe::encode_pretokenized`), and merging continues from those tokens. Base ranks and special
+//! (`bpe::PieceEncoder::encode_pretokenized`), and merging continues from those tokens. Base ranks and special
 //! ids are untouched; new tokens get ids from `first_id` (after the base's highest id, specials
 //! included) upwards.
 //!
@@ -21,7 +21,7 @@ use super::count::PieceCounts;
 use super::merge::{Id, Merger, TokenTable, Trained};
 use super::script::ScriptSet;
 use super::TrainError;
-use crate::bpe::encode_pretokenized;
+use crate::bpe::PieceEncoder;
 use crate::vocab::{Vocab, NO_RANK};
 
 /// Settings of an extension.
@@ -68,11 +68,12 @@ pub fn extend_vocab(
         table.insert(rank, bytes.to_vec());
     }
     let pieces = counts.sorted();
+    let encoder = PieceEncoder::new(base.clone());
     let words: Vec<(Vec<Id>, u64)> = pieces
         .par_iter()
         .map(|&(piece, c)| {
             let mut ids = Vec::new();
-            encode_pretokenized(base, piece, &mut ids);
+            encoder.encode_pretokenized(piece, &mut ids);
             (ids, c)
         })
         .collect();
@@ -93,8 +94,8 @@ pub fn extend_vocab(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::CoreBpe;
     use crate::pretok::{Pretokenizer, CL100K_PATTERN};
+    use crate::tiktoken::CoreBpe;
     use crate::train::merge::{train_from_bytes, TrainOptions};
 
     fn counts(text: &str) -> PieceCounts {
