@@ -164,6 +164,17 @@ def test_stream_on_the_gpu_equals_generate(pair):
     assert text == Digits().decode(stream.generated)
 
 
+def test_two_streams_read_in_turn(pair):
+    _, ours = pair
+    kw = dict(tokenizer=Digits(), max_new_tokens=20, eos_token_id=[])
+    a, b = ours.stream([3, 4, 5], **kw), ours.stream([6, 7], **kw)
+    for _ in zip(a, b, strict=True):  # one piece per token for each: in step to the end
+        pass
+    for stream, prompt in ((a, [3, 4, 5]), (b, [6, 7])):
+        ref = ours.generate([prompt], max_new_tokens=20, eos_token_id=[])
+        assert stream.generated == ref[0, len(prompt) :].tolist()
+
+
 def test_bf16_logits_within_transformers_own_bf16_error(pair, tmp_path):
     hf, _ = pair
     ours = AutoModelForCausalLM.from_pretrained(tmp_path, device="cuda", dtype="bf16")

@@ -246,6 +246,25 @@ def test_runners_are_reused_across_calls_and_reset_between_them(model):
     assert "_decode_runners" not in model.__dict__
 
 
+def test_interleaved_decodes_do_not_share_a_runner(model):
+    # Two decodes read in turn (two streams, say): the second must not reuse the busy runner.
+    from toklm.models.generation import _Run
+
+    prompts = ([[3, 4, 5]], [[6, 7]])
+    kw = dict(max_new_tokens=15, eos_token_id=[])
+    runs = [_Run(model, p, None, None, False, False, dict(kw)) for p in prompts]
+    steps = [cg.graph_steps(r, capture=False) for r in runs]
+    for _ in range(15):
+        for s in steps:
+            next(s)
+    for s in steps:
+        assert next(s, None) is None  # max_new_tokens reached: the decodes end
+    for run, prompt in zip(runs, prompts, strict=True):
+        assert torch.equal(run.output(False), model.generate(prompt, **kw))
+    assert len(model.__dict__["_decode_runners"]) == 1  # the second one was not kept
+    assert not next(iter(model.__dict__["_decode_runners"].values())).busy
+
+
 def test_runner_cache_keeps_the_most_recent(model):
     for batch in (1, 2, 4):
         run_static(model, [[3, 4]] * batch, max_new_tokens=3, eos_token_id=[])

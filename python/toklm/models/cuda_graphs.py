@@ -150,6 +150,7 @@ class DecodeRunner:
         self.logits = torch.zeros(batch, model.config.vocab_size, device=dev)  # fp32
         self.graphs: dict[int, Any] = {}  # window -> torch.cuda.CUDAGraph
         self.used = 0  # cache positions holding keys (the host's copy of `slot`)
+        self.busy = False  # a decode is using it (its cache and buffers hold that decode's state)
 
     def start(self, prompt: KVCache, next_position: torch.Tensor) -> None:
         """Take over a prefilled cache of B <= batch rows (keys, values, padding) and each row's
@@ -233,7 +234,8 @@ def runner_for(
     window_block: int = WINDOW_BLOCK,
 ) -> DecodeRunner:
     """The model's runner for `batch` rows of up to `max_length` tokens, made on first use and
-    kept (the `MAX_RUNNERS` most recent) so later calls replay graphs already captured."""
+    kept (the `MAX_RUNNERS` most recent) so later calls replay graphs already captured. While
+    it is busy (two streams read in turn), another decode gets a runner of its own, not kept."""
     key = (
         batch_bucket(batch),
         capacity_bucket(max_length, model.config.max_positions),
@@ -243,6 +245,8 @@ def runner_for(
     runners: OrderedDict[tuple[int, int, bool, int], DecodeRunner]
     runners = model.__dict__.setdefault("_decode_runners", OrderedDict())
     runner = runners.get(key)
+    if runner is not None and runner.busy:
+        return DecodeRunner(model, key[0], key[1], capture=capture, window_block=window_block)
     if runner is None:
         while len(runners) >= MAX_RUNNERS:
             runners.popitem(last=False)
@@ -294,6 +298,7 @@ def graph_steps(
     unfinished = torch.ones(B, dtype=torch.bool, device=dev)
     alive_steps = torch.zeros((), dtype=torch.int64, device=dev)  # steps after which a row ran
     unsynced = 0
+    runner.busy = True
     try:
         while True:
             scores = raw
@@ -327,6 +332,7 @@ def graph_steps(
             if keep_copies:
                 raw = raw.clone()
     finally:
+        runner.busy = False
         if eos is not None:  # the eager loop stops after the first step where every row is done
             generated = min(int(alive_steps) + 1, run.length - T)
             run.length = T + generated
