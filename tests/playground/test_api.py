@@ -22,9 +22,11 @@ def _check_record(rec: dict, text: str) -> None:
     """Offsets tile the text; bytes and pieces agree with the text they cover."""
     data = text.encode("utf-8")
     assert rec["count"] == len(rec["ids"]) == len(rec["pieces"]) == len(rec["bytes"])
-    assert len(rec["offsets"]) == rec["count"]
+    assert len(rec["starts"]) == len(rec["ends"]) == rec["count"]
     pos = 0
-    for (start, end), hexed, piece in zip(rec["offsets"], rec["bytes"], rec["pieces"], strict=True):
+    for start, end, hexed, piece in zip(
+        rec["starts"], rec["ends"], rec["bytes"], rec["pieces"], strict=True
+    ):
         assert start == pos
         assert data[start:end] == bytes.fromhex(hexed)
         if piece is None:
@@ -78,8 +80,8 @@ def test_hf_offsets_follow_the_original_text_when_normalized(client, neox_path: 
     ref = tokenizers.Tokenizer.from_file(f"{neox_path}/tokenizer.json")
     assert rec["ids"] == ref.encode(text, add_special_tokens=False).ids
     data = text.encode()
-    assert rec["offsets"][0][0] == 0 and rec["offsets"][-1][1] == len(data)
-    assert data[slice(*rec["offsets"][-1])] == b" ok"
+    assert rec["starts"][0] == 0 and rec["ends"][-1] == len(data)
+    assert data[rec["starts"][-1] : rec["ends"][-1]] == b" ok"
 
 
 @settings(max_examples=60, deadline=None)
@@ -103,6 +105,16 @@ def _shared_client():
     if not _CLIENT:
         _CLIENT.append(TestClient(create_app(), base_url="http://127.0.0.1"))
     return _CLIENT[0]
+
+
+def test_fields_pick_the_arrays(client) -> None:
+    body = {"text": KOREAN, "tokenizers": ["o200k_base"], "fields": ["ids", "offsets"]}
+    rec = client.post("/api/tokenize", json=body).json()["tokenizers"][0]
+    assert rec["ids"][:2] == [14307, 171731] and rec["starts"][:2] == [0, 3]
+    assert "pieces" not in rec and "bytes" not in rec and rec["count"] == 10
+    body["fields"] = ["colour"]
+    r = client.post("/api/tokenize", json=body)
+    assert r.status_code == 400 and '"fields" must be' in r.json()["error"]
 
 
 def test_special_token_text_is_ordinary_text(client) -> None:

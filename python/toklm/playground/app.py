@@ -3,8 +3,9 @@ a JSON API.
 
 * ``GET /``: the page; ``GET /static/NAME``: its stylesheet and scripts (shipped in the package);
 * ``GET /api/tokenizers``: what can be chosen, the priced models, the bundled languages, limits;
-* ``POST /api/tokenize`` ``{"text", "tokenizers": [...]}``: per tokenizer the ids, the pieces as
-  text (null for part of a character) and as hex bytes, UTF-8 byte offsets and the count;
+* ``POST /api/tokenize`` ``{"text", "tokenizers": [...], "fields"?}``: per tokenizer the ids,
+  the pieces as text (null for part of a character) and as hex bytes, their UTF-8 byte offsets
+  (``starts``, ``ends``) and the count; ``fields`` picks some of ids, pieces, bytes, offsets;
 * ``POST /api/view`` ``{"text", "tokenizers", "start"?, "max_tokens"?, "model"?}``: the drawn
   view (`render.py`) of the window from byte `start`, with counts and the cost for `model`;
 * ``POST /api/premium`` ``{"tokenizers", "language"}`` or ``{"tokenizers", "english", "other"}``.
@@ -38,12 +39,12 @@ from toklm.playground import DEFAULT_MAX_CHARS
 from toklm.playground import premium as econ
 from toklm.playground.catalog import Catalog, UnknownTokenizerError, display_name
 from toklm.playground.render import asset, render_window, view_html
-from toklm.playground.tokens import Tokenized, tokenize
+from toklm.playground.tokens import FIELDS, Tokenized, tokenize
 
 __all__ = ["DEFAULT_MAX_CHARS", "MAX_TOKENIZERS", "create_app"]
 
 MAX_TOKENIZERS = 4
-WINDOW_TOKENS = 1000
+WINDOW_TOKENS = 300
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1"]
 # Headers of every page response: nothing is loaded from anywhere but this server.
 PAGE_HEADERS = {
@@ -289,8 +290,11 @@ def create_app(
 
     def tokenize_json(body: dict[str, Any]) -> str:
         text = pg.text(body)
+        fields = body.get("fields", list(FIELDS))
+        if not isinstance(fields, list) or not set(fields) <= set(FIELDS):
+            raise ApiError(400, f'"fields" must be a list of {", ".join(FIELDS)}; got {fields!r}')
         columns = pg.tokenize_all(text, pg.tokenizers(body))
-        records = ", ".join(t.to_json() for t in columns)
+        records = ", ".join(t.to_json(fields) for t in columns)
         head = f'{{"chars": {columns[0].text_chars}, "bytes": {columns[0].text_bytes}'
         return f'{head}, "tokenizers": [{records}]}}'
 

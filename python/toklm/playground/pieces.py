@@ -120,7 +120,7 @@ def cell(t: Tokenized, k: int, data: bytes, differs: bool = False) -> Cell:
     >>> cell(t, 0, "안 🎉".encode()).title
     'token 0 · id 168 · bytes 0–1 · part of 안'
     """
-    token_id, piece, start, end = t.ids[k], t.pieces[k], t.starts[k], t.ends[k]
+    token_id, piece, start, end = t.ids[k], t.piece(k), t.starts[k], t.ends[k]
     where = f"token {k} · id {token_id} · bytes {start}–{end}"
     if t.fragment(k):
         part = _whole_chars(data, start, end) if end > start else ""

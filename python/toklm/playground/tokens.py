@@ -11,10 +11,14 @@ import itertools
 import json
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Tokenized", "label_of", "tokenize"]
+__all__ = ["FIELDS", "Tokenized", "label_of", "tokenize"]
+
+# The per-token arrays of an API record.
+FIELDS = ("ids", "pieces", "bytes", "offsets")
 
 
 def label_of(tok: Any) -> str:
@@ -26,20 +30,23 @@ def label_of(tok: Any) -> str:
     return str(getattr(tok, "name", None) or type(tok).__name__)
 
 
+# One token id as the views and the API need it: its bytes, its text as JSON (null for part of
+# a character), its bytes as JSON hex, its length in bytes, whether it is part of a character.
+Entry = tuple[bytes, str, str, int, bool]
+
+
 class _PieceCache:
-    """Per tokenizer: id -> (bytes, JSON of its text or null, JSON of its hex), filled on use.
+    """Per tokenizer: id -> `Entry`, filled on use.
 
     A text touches few distinct ids, so the per-token work (decode, hex, JSON quoting) is done
     once per id for the life of the tokenizer, not once per token.
     """
 
     _lock = threading.Lock()
-    _by_tokenizer: weakref.WeakKeyDictionary[Any, dict[int, tuple[bytes, str, str]]] = (
-        weakref.WeakKeyDictionary()
-    )
+    _by_tokenizer: weakref.WeakKeyDictionary[Any, dict[int, Entry]] = weakref.WeakKeyDictionary()
 
     @classmethod
-    def table(cls, tok: Any, ids: list[int]) -> dict[int, tuple[bytes, str, str]]:
+    def table(cls, tok: Any, ids: list[int]) -> dict[int, Entry]:
         with cls._lock:
             try:
                 table = cls._by_tokenizer.setdefault(tok, {})
@@ -53,10 +60,10 @@ class _PieceCache:
                 data = [tok.decode_single_token_bytes(i) for i in missing]
             for i, b in zip(missing, data, strict=True):
                 try:
-                    text = json.dumps(b.decode("utf-8"), ensure_ascii=False)
+                    text, fragment = json.dumps(b.decode("utf-8"), ensure_ascii=False), False
                 except UnicodeDecodeError:
-                    text = "null"
-                table[i] = (b, text, '"' + b.hex() + '"')
+                    text, fragment = "null", True
+                table[i] = (b, text, '"' + b.hex() + '"', len(b), fragment)
         return table
 
 
@@ -71,23 +78,22 @@ class Tokenized:
     text_chars: int
     text_bytes: int
     ids: list[int]
-    pieces: list[bytes]
+    entries: list[Entry]
     starts: list[int]
     ends: list[int]
-    _table: dict[int, tuple[bytes, str, str]]
+    fragments: int
 
     @property
     def count(self) -> int:
         return len(self.ids)
 
+    def piece(self, k: int) -> bytes:
+        """The bytes of token `k`."""
+        return self.entries[k][0]
+
     def fragment(self, k: int) -> bool:
         """Whether token `k` is only part of a UTF-8 character (its bytes are not valid UTF-8)."""
-        return self._table[self.ids[k]][1] == "null"
-
-    @property
-    def fragments(self) -> int:
-        """How many tokens are only parts of characters."""
-        return sum(1 for i in self.ids if self._table[i][1] == "null")
+        return self.entries[k][4]
 
     def stats(self) -> dict[str, Any]:
         """Count, characters and bytes per token, byte fragments.
@@ -106,25 +112,28 @@ class Tokenized:
             "byte_fragments": self.fragments,
         }
 
-    def to_json(self) -> str:
-        """The API record as JSON text: stats, ids, pieces (text, or null for a part of a
-        character), bytes (hex) and [start, end) UTF-8 byte offsets, one entry per token.
+    def to_json(self, fields: Sequence[str] = FIELDS) -> str:
+        """The API record as JSON text: the stats, then one entry per token in each of `ids`,
+        `pieces` (the text, or null for part of a character), `bytes` (hex), and `starts` /
+        `ends` (UTF-8 byte offsets: token k is bytes [starts[k], ends[k]) of the text); only
+        the `fields` asked for ("offsets" stands for starts and ends).
 
         >>> import toklm, json
         >>> rec = json.loads(tokenize(toklm.get_encoding("gpt2"), "hi 🎉", "gpt2").to_json())
-        >>> rec["ids"], rec["pieces"], rec["bytes"], rec["offsets"]
+        >>> rec["ids"], rec["pieces"], rec["bytes"], rec["starts"], rec["ends"]
         ([5303, 12520, 236, 231], ['hi', None, None, None], ['6869', '20f09f', '8e', '89'], \
-[[0, 2], [2, 5], [5, 6], [6, 7]])
+[0, 2, 5, 6], [2, 5, 6, 7])
         """
-        table = self._table
-        head = json.dumps(self.stats(), ensure_ascii=False)[:-1]
-        pieces = ",".join([table[i][1] for i in self.ids])
-        hexes = ",".join([table[i][2] for i in self.ids])
-        offsets = json.dumps(list(zip(self.starts, self.ends, strict=True)))
-        return (
-            f'{head}, "ids": {json.dumps(self.ids)}, "pieces": [{pieces}], '
-            f'"bytes": [{hexes}], "offsets": {offsets}}}'
-        )
+        parts = [json.dumps(self.stats(), ensure_ascii=False)[:-1]]
+        if "ids" in fields:
+            parts.append(f'"ids": {json.dumps(self.ids)}')
+        if "pieces" in fields:
+            parts.append(f'"pieces": [{",".join([e[1] for e in self.entries])}]')
+        if "bytes" in fields:
+            parts.append(f'"bytes": [{",".join([e[2] for e in self.entries])}]')
+        if "offsets" in fields:
+            parts.append(f'"starts": {json.dumps(self.starts)}, "ends": {json.dumps(self.ends)}')
+        return ", ".join(parts) + "}"
 
 
 def _char_to_byte(text: str) -> list[int]:
@@ -133,15 +142,17 @@ def _char_to_byte(text: str) -> list[int]:
 
 
 def _byte_offsets(
-    tok: Any, text: str, data: bytes, ids: list[int], pieces: list[bytes]
+    tok: Any, text: str, data: bytes, ids: list[int], entries: list[Entry]
 ) -> tuple[list[int], list[int]]:
     """[start, end) byte offsets of each token in `data` (the UTF-8 of `text`)."""
-    lengths = [len(b) for b in pieces]
-    if sum(lengths) == len(data) and b"".join(pieces) == data:
+    lengths = [e[3] for e in entries]
+    encode_raw = getattr(tok, "_encode_raw", None)  # a Hugging Face tokenizer
+    if sum(lengths) == len(data) and (
+        encode_raw is None or b"".join([e[0] for e in entries]) == data
+    ):
         starts = list(itertools.accumulate(lengths, initial=0))
         return starts[:-1], starts[1:]
     # The tokenizer changed the text (a normalizer, a prefix space): its character offsets.
-    encode_raw = getattr(tok, "_encode_raw", None)
     if encode_raw is None:
         raise ValueError(f"{label_of(tok)}: the tokens do not spell the text and carry no offsets")
     raw_ids, offsets, _ = encode_raw(text, True)
@@ -164,8 +175,8 @@ def tokenize(tok: Any, text: str, spec: str | None = None) -> Tokenized:
     data = clean.encode("utf-8")
     ids = list(tok.encode_ordinary(clean))
     table = _PieceCache.table(tok, ids)
-    pieces = [table[i][0] for i in ids]
-    starts, ends = _byte_offsets(tok, clean, data, ids, pieces)
+    entries = [table[i] for i in ids]
+    starts, ends = _byte_offsets(tok, clean, data, ids, entries)
     return Tokenized(
         spec=spec if spec is not None else label_of(tok),
         name=label_of(tok),
@@ -173,8 +184,8 @@ def tokenize(tok: Any, text: str, spec: str | None = None) -> Tokenized:
         text_chars=len(clean),
         text_bytes=len(data),
         ids=ids,
-        pieces=pieces,
+        entries=entries,
         starts=starts,
         ends=ends,
-        _table=table,
+        fragments=[e[4] for e in entries].count(True),
     )

@@ -14,7 +14,7 @@
   var limits = { max_chars: 1000000 };
   var seq = 0, inflight = null, win = null, loading = false, inputAt = 0, typingTimer = 0;
   // Read by the tests and the benchmark: how many views were drawn and how long they took.
-  var stats = window.toklmPlayground = { drawn: 0, lastInputToDrawnMs: null, error: null };
+  var stats = window.toklmPlayground = { drawn: 0, lastInputToDrawnMs: null, lastBreakdownMs: null, error: null };
 
   function chosen() {
     return slots.map(function (s) { return s.value.trim(); }).filter(Boolean);
@@ -99,8 +99,10 @@
     if (!toks.length) { showError("Choose at least one tokenizer."); return; }
     var body = { text: text.value, tokenizers: toks };
     if (model.value) body.model = model.value;
+    var sentAt = performance.now();
     post("/api/view", body, inflight.signal).then(function (data) {
       if (my !== seq) return;
+      var answeredAt = performance.now();
       clearError();
       view.innerHTML = data.html;
       win = data.window;
@@ -111,9 +113,11 @@
         if (startedFor) {
           var now = performance.now();
           stats.lastInputToDrawnMs = now - startedFor;
+          stats.lastBreakdownMs = { wait: sentAt - startedFor, request: answeredAt - sentAt, draw: now - answeredAt };
           performance.measure("toklm-input-to-drawn", { start: startedFor, end: now });
         }
         document.body.setAttribute("data-drawn", String(stats.drawn));
+        fillPanes();
       });
     }).catch(function (e) {
       if (e.name === "AbortError" || my !== seq) return;
@@ -122,10 +126,19 @@
     updatePremium();
   }
 
-  function loadMore() {
+  // Draw further windows while a column's pane is not yet full (then scrolling draws more).
+  function fillPanes() {
+    if (!win || win.done) return;
+    var panes = view.querySelectorAll(".pieces");
+    for (var i = 0; i < panes.length; i++) {
+      if (panes[i].scrollHeight < panes[i].clientHeight + 200) { loadMore(true); return; }
+    }
+  }
+
+  function loadMore(filling) {
     if (!win || win.done || loading) return;
     loading = true;
-    var my = seq, body = { text: text.value, tokenizers: chosen(), start: win.end };
+    var my = seq, body = { text: text.value, tokenizers: chosen(), start: win.end, max_tokens: 1000 };
     post("/api/view", body).then(function (data) {
       if (my !== seq) return;
       data.columns.forEach(function (c, k) {
@@ -138,6 +151,7 @@
       if (more && win.done) more.remove();
       else if (more) more.textContent = "Drawn up to byte " + win.end.toLocaleString() + " of " +
         data.bytes.toLocaleString() + ". Scroll for more.";
+      if (filling === true) requestAnimationFrame(fillPanes);
     }).catch(function (e) { showError(e.message); }).finally(function () { loading = false; });
   }
 
@@ -177,7 +191,7 @@
   text.addEventListener("input", function () {
     inputAt = performance.now();
     clearTimeout(typingTimer);
-    typingTimer = setTimeout(update, 30);
+    typingTimer = setTimeout(update, 20);
   });
   slots.forEach(function (s) { s.addEventListener("change", update); });
   model.addEventListener("change", update);
