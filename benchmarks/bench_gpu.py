@@ -394,12 +394,17 @@ def main() -> int:
             shutil.rmtree(path, ignore_errors=True)
             release(dev)
     print_checks(results)
+    save(args.json, results)  # written now too: the compile phase may be cut off from outside
     if dev.type == "cuda" and not args.no_compile and 1 in args.batches:
         compile_phase(names, table, results, args, budget, dev)
+        save(args.json, results)
     print(f"\n# done in {args.budget - budget.left():.0f} s", flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     return 0
+
+
+def save(path: str | None, results: list[dict[str, Any]]) -> None:
+    if path:
+        Path(path).write_text(json.dumps(results, indent=1, default=str))
 
 
 def release(dev: torch.device) -> None:
