@@ -1,6 +1,8 @@
 # Type stub of the native module toklm._core (src/py/); checked by mypy.stubtest.
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import final
+
+from toklm.hf.spec import AddedToken
 
 __all__ = ["BpeTrainer", "CoreBPE", "HfBpe"]
 
@@ -52,7 +54,7 @@ class HfBpe:
         byte_fallback: bool,
         unk_token: str | None,
         fuse_unk: bool,
-        added: list[tuple[int, str, bool, bool, bool, bool, bool]],
+        added: Sequence[AddedToken],
         steps: list[tuple[str, str, bool, str, bool]],
         decoder_byte_level: bool,
     ) -> HfBpe: ...

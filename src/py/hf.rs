@@ -118,11 +118,23 @@ impl PyHfBpe {
     }
 }
 
+/// An added token as `toklm.hf.spec.AddedToken` holds it (read by attribute); the content of a
+/// `normalized` token comes already normalized.
+#[derive(FromPyObject)]
+struct AddedTokenArg {
+    id: u32,
+    content: String,
+    single_word: bool,
+    lstrip: bool,
+    rstrip: bool,
+    normalized: bool,
+    special: bool,
+}
+
 #[pymethods]
 impl PyHfBpe {
     /// `vocab`: {token: id}. `merges`: "a b" strings or [a, b] pairs in priority order, or the
-    /// text of a merges.txt. `added`: (id, content, single_word, lstrip, rstrip, normalized,
-    /// special), the content of normalized tokens already normalized. `steps`: ("split",
+    /// text of a merges.txt. `added`: `AddedTokenArg`s. `steps`: ("split",
     /// pattern, is_regex, behavior, invert) or ("byte_level", "", use_regex, "", add_prefix_space).
     #[new]
     #[pyo3(signature = (vocab, merges, *, byte_level, ignore_merges, byte_fallback, unk_token,
@@ -137,7 +149,7 @@ impl PyHfBpe {
         byte_fallback: bool,
         unk_token: Option<String>,
         fuse_unk: bool,
-        added: Vec<(u32, String, bool, bool, bool, bool, bool)>,
+        added: Vec<AddedTokenArg>,
         steps: Vec<(String, String, bool, String, bool)>,
         decoder_byte_level: bool,
     ) -> PyResult<Self> {
@@ -168,25 +180,25 @@ impl PyHfBpe {
                 )
                 .collect::<Result<Vec<_>, String>>()?;
             let (mut raw, mut normalized) = (Vec::new(), Vec::new());
-            for (id, content, single_word, lstrip, rstrip, norm, _) in &added {
+            for a in &added {
                 let t = AddedToken {
-                    id: *id,
-                    content: content.clone(),
-                    single_word: *single_word,
-                    lstrip: *lstrip,
-                    rstrip: *rstrip,
+                    id: a.id,
+                    content: a.content.clone(),
+                    single_word: a.single_word,
+                    lstrip: a.lstrip,
+                    rstrip: a.rstrip,
                 };
-                if *norm {
+                if a.normalized {
                     normalized.push(t)
                 } else {
                     raw.push(t)
                 }
             }
             let entries = vocab.iter().map(|(s, id)| (s.as_str(), *id, false));
-            let added_entries = added.iter().map(|a| (a.1.as_str(), a.0, a.6));
+            let added_entries = added.iter().map(|a| (a.content.as_str(), a.id, a.special));
             let mut table = TokenTable::new(entries.chain(added_entries), decoder_byte_level);
-            for a in added.iter().filter(|a| a.3 || a.4) {
-                table.set_stripping(a.0);
+            for a in added.iter().filter(|a| a.lstrip || a.rstrip) {
+                table.set_stripping(a.id);
             }
             let pipeline = HfPipeline::new(
                 model,

@@ -130,16 +130,9 @@ class Tokenizer:
         norm = spec.normalizer
         # tokenizers matches special tokens first, then the other added tokens, in file order.
         ordered = [t for t in self._added if t.special] + [t for t in self._added if not t.special]
+        # The core matches normalized added tokens on normalized text: it gets them normalized.
         added = [
-            (
-                t.id,
-                norm.normalize(t.content) if (t.normalized and norm) else t.content,
-                t.single_word,
-                t.lstrip,
-                t.rstrip,
-                t.normalized,
-                t.special,
-            )
+            replace(t, content=norm.normalize(t.content)) if (t.normalized and norm) else t
             for t in ordered
             if t.content
         ]
@@ -160,7 +153,7 @@ class Tokenizer:
         self._id_to_token = None
 
     @staticmethod
-    def _new_core(spec: TokenizerSpec, added: list[Any]) -> Any:
+    def _new_core(spec: TokenizerSpec, added: list[AddedToken]) -> Any:
         return _core.HfBpe(
             spec.vocab,
             spec.merges,
