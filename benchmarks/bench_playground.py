@@ -85,9 +85,8 @@ def start_server(specs: list[str]) -> tuple[Any, str]:
 def reference(text: str, specs: list[str]) -> float:
     """tiktoken and tokenizers doing the API's work in one process, without HTTP or JSON: ids,
     each token's bytes (hex) and offsets. The vocabularies are loaded before timing."""
-    import tokenizers
-
     import tiktoken
+    import tokenizers
 
     encoders = {
         s: tiktoken.get_encoding(s)
