@@ -134,6 +134,14 @@ class Generation:
         self.started = time.perf_counter()
         self.closed = False
         self.first: dict[int, float] = {}
+        total, most = len(prompts) * n, engine.max_batch + engine.max_queue
+        if total > most:
+            raise ApiError(
+                400,
+                f"{len(prompts)} prompt(s) x n={n} = {total} sequences; this server takes at "
+                f"most {most} at once (--max-batch + --max-queue)",
+                "n",
+            )
         requests = []
         try:
             for i, prompt in enumerate(prompts):

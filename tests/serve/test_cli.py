@@ -1,0 +1,64 @@
+"""`toklm serve` as a user runs it: a subprocess on a free loopback port, stopped with Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from .conftest import httpx, openai
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_toklm_serve_answers_then_stops_on_ctrl_c(model_dir):
+    port = free_port()
+    cmd = [sys.executable, "-m", "toklm.cli", "serve", "-m", str(model_dir), "--port", str(port),
+           "--max-batch", "2", "--api-key", "k", "--threads", "1"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "toklm serve did not start"
+            time.sleep(0.1)
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="k", max_retries=0)
+        out = client.completions.create(
+            model=str(model_dir), prompt="Hello", max_tokens=3, temperature=0
+        )
+        assert out.usage.completion_tokens <= 3 and out.model == str(model_dir)
+        assert "toklm_generation_tokens_total" in httpx.get(f"{url}/metrics").text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    err = proc.stderr.read()
+    assert f"serving '{model_dir}' on http://127.0.0.1:{port}/v1" in err
+    assert "Traceback" not in err
+
+
+def test_bad_flags_are_one_line_errors(model_dir):
+    run = subprocess.run(
+        [sys.executable, "-m", "toklm.cli", "serve", "-m", str(model_dir), "--max-batch", "0"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert run.stderr.strip() == "toklm: error: --max-batch must be at least 1, got 0"
+    run = subprocess.run(
+        [sys.executable, "-m", "toklm.cli", "serve", "-m", str(model_dir), "--chat-template",
+         str(model_dir / "missing.jinja")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 2 and "cannot read the chat template" in run.stderr
+    assert "Traceback" not in run.stderr
