@@ -95,4 +95,12 @@ class BpeTrainer:
         scripts: list[str] | None = None,
     ) -> list[bytes]: ...
     @staticmethod
+    def train_balanced(
+        train: list[BpeTrainer],
+        dev: list[BpeTrainer],
+        reference: int,
+        n_merges: int,
+        min_frequency: int,
+    ) -> tuple[list[bytes], list[float]]: ...
+    @staticmethod
     def script_names() -> list[str]: ...

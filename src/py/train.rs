@@ -5,7 +5,7 @@
 //! building the `Encoding`, saving) is Python's, in `toklm.train`.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -13,6 +13,7 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::pretok::Pretokenizer;
+use crate::train::balance::train_balanced;
 use crate::train::extend::{extend_vocab, ExtendOptions};
 use crate::train::merge::{train_from_bytes, TrainOptions, Trained};
 use crate::train::script::{script_names, ScriptSet};
@@ -30,12 +31,16 @@ fn train_error(e: TrainError) -> PyErr {
 #[pyclass(frozen, module = "toklm._core", name = "BpeTrainer")]
 pub struct PyBpeTrainer {
     pretok: Pretokenizer,
-    counts: Mutex<PieceCounts>,
+    counts: RwLock<PieceCounts>,
 }
 
 impl PyBpeTrainer {
-    fn counts(&self) -> std::sync::MutexGuard<'_, PieceCounts> {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    fn counts(&self) -> std::sync::RwLockReadGuard<'_, PieceCounts> {
+        self.counts.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn counts_mut(&self) -> std::sync::RwLockWriteGuard<'_, PieceCounts> {
+        self.counts.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -57,14 +62,14 @@ impl PyBpeTrainer {
             .map_err(|e| PyValueError::new_err(format!("bad pattern: {e}")))?;
         Ok(PyBpeTrainer {
             pretok,
-            counts: Mutex::new(PieceCounts::new()),
+            counts: RwLock::new(PieceCounts::new()),
         })
     }
 
     /// Count the pieces of each text (each split on its own).
     fn add_texts(&self, py: Python<'_>, texts: Vec<PyBackedStr>) -> PyResult<()> {
         let strs: Vec<&str> = texts.iter().map(|s| &**s).collect();
-        py.detach(|| self.counts().add_texts(&self.pretok, &strs))
+        py.detach(|| self.counts_mut().add_texts(&self.pretok, &strs))
             .map_err(train_error)
     }
 
@@ -92,7 +97,7 @@ impl PyBpeTrainer {
                     });
                 }
             };
-            self.counts()
+            self.counts_mut()
                 .add_file(&self.pretok, Path::new(path), policy, &mut report)
         })
         .map_err(train_error)?;
@@ -161,6 +166,34 @@ impl PyBpeTrainer {
             .detach(|| extend_vocab(&vocab, &counts, &opts))
             .map_err(train_error)?;
         Ok(new_tokens(py, &trained))
+    }
+
+    /// Parity-aware training: one trainer per language for training and one for its parallel
+    /// development text; each merge goes to the language whose premium (development tokens /
+    /// the reference language's) is worst. Returns the new tokens and the final premiums.
+    #[staticmethod]
+    fn train_balanced(
+        py: Python<'_>,
+        train: Vec<Py<PyBpeTrainer>>,
+        dev: Vec<Py<PyBpeTrainer>>,
+        reference: usize,
+        n_merges: usize,
+        min_frequency: u64,
+    ) -> PyResult<(Vec<Py<PyBytes>>, Vec<f64>)> {
+        let opts = TrainOptions {
+            n_merges,
+            min_frequency,
+        };
+        let result = py
+            .detach(|| {
+                let tg: Vec<_> = train.iter().map(|t| t.get().counts()).collect();
+                let dg: Vec<_> = dev.iter().map(|t| t.get().counts()).collect();
+                let tr: Vec<&PieceCounts> = tg.iter().map(|g| &**g).collect();
+                let dr: Vec<&PieceCounts> = dg.iter().map(|g| &**g).collect();
+                train_balanced(&tr, &dr, reference, &opts)
+            })
+            .map_err(train_error)?;
+        Ok((new_tokens(py, &result.trained), result.premiums))
     }
 
     /// The script names `extend` accepts.

@@ -126,6 +126,8 @@ pub struct Merger {
     /// For each pair, words that held it when it formed (may be stale or repeated).
     where_: FxHashMap<Pair, Vec<u32>>,
     heap: BinaryHeap<(u64, Reverse<Pair>)>,
+    /// Tokens of the whole corpus (sum of count x length over all words, single tokens too).
+    n_tokens: u64,
 }
 
 impl Merger {
@@ -139,8 +141,10 @@ impl Merger {
             pairs: FxHashMap::default(),
             where_: FxHashMap::default(),
             heap: BinaryHeap::new(),
+            n_tokens: 0,
         };
         for (ids, c) in words {
+            m.n_tokens += c * ids.len() as u64;
             if ids.len() < 2 {
                 continue;
             }
@@ -213,6 +217,20 @@ impl Merger {
         merges
     }
 
+    /// Tokens the corpus takes now.
+    pub fn n_tokens(&self) -> u64 {
+        self.n_tokens
+    }
+
+    /// The best pair with its current count, left in the queue (None when no pair is left).
+    pub fn peek_best(&mut self) -> Option<(u64, Pair)> {
+        let best = self.pop_best();
+        if let Some((c, p)) = best {
+            self.heap.push((c, Reverse(p)));
+        }
+        best
+    }
+
     /// The best pair with its current count (None when no pair is left).
     fn pop_best(&mut self) -> Option<(u64, Pair)> {
         while let Some((c, Reverse(p))) = self.heap.pop() {
@@ -230,29 +248,44 @@ impl Merger {
     }
 
     /// Merge `pair` into `token` in every word that holds it and update the counts.
-    fn apply(&mut self, pair: Pair, token: Id) {
+    pub fn apply(&mut self, pair: Pair, token: Id) {
         let words = self.where_.remove(&pair).unwrap_or_default();
         self.pairs.remove(&pair);
         let mut formed: FxHashSet<Pair> = FxHashSet::default();
+        let (pairs, where_) = (&mut self.pairs, &mut self.where_);
+        // Each occurrence, merged left to right, replaces (prev, a) by (prev, token) and
+        // (b, next) by (token, next) in the current state of the word; a later occurrence sees
+        // the token an earlier one made, so the changes add up to the recount of the word.
+        let mut add = |p: Pair, c: u64, w: u32| {
+            *pairs.entry(p).or_insert(0) += c;
+            formed.insert(p);
+            let list = where_.entry(p).or_default();
+            if list.last() != Some(&w) {
+                list.push(w);
+            }
+        };
+        let mut removed: Vec<(Pair, u64)> = Vec::new();
         for w in words {
-            let w = w as usize;
-            let (s, n, c) = (self.start[w] as usize, self.len[w] as usize, self.count[w]);
+            let wi = w as usize;
+            let (s, n, c) = (
+                self.start[wi] as usize,
+                self.len[wi] as usize,
+                self.count[wi],
+            );
             let word = &mut self.symbols[s..s + n];
-            if !word.windows(2).any(|x| (x[0], x[1]) == pair) {
-                continue;
-            }
-            for x in word.windows(2) {
-                let p = (x[0], x[1]);
-                if p != pair {
-                    if let Some(v) = self.pairs.get_mut(&p) {
-                        *v -= c;
-                    }
-                }
-            }
-            let mut j = 0;
-            let mut i = 0;
+            let (mut i, mut j) = (0, 0);
             while i < n {
-                if i + 1 < n && (word[i], word[i + 1]) == pair {
+                if i + 1 < n && word[i] == pair.0 && word[i + 1] == pair.1 {
+                    if j > 0 {
+                        let prev = word[j - 1];
+                        removed.push(((prev, pair.0), c));
+                        add((prev, token), c, w);
+                    }
+                    if i + 2 < n {
+                        let next = word[i + 2];
+                        removed.push(((pair.1, next), c));
+                        add((token, next), c, w);
+                    }
                     word[j] = token;
                     i += 2;
                 } else {
@@ -261,21 +294,19 @@ impl Merger {
                 }
                 j += 1;
             }
-            self.len[w] = j as u32;
-            for k in 0..j.saturating_sub(1) {
-                let p = (word[k], word[k + 1]);
-                *self.pairs.entry(p).or_insert(0) += c;
-                if p.0 == token || p.1 == token {
-                    formed.insert(p);
-                    let list = self.where_.entry(p).or_default();
-                    if list.last() != Some(&(w as u32)) {
-                        list.push(w as u32);
-                    }
+            self.len[wi] = j as u32;
+            self.n_tokens -= c * (n - j) as u64;
+        }
+        // Subtract after adding: a pair an occurrence made may be taken apart by the next one.
+        for (p, c) in removed {
+            if p != pair {
+                if let Some(v) = self.pairs.get_mut(&p) {
+                    *v -= c;
                 }
             }
         }
         for p in formed {
-            let c = self.pairs[&p];
+            let c = self.pairs.get(&p).copied().unwrap_or(0);
             if c > 0 {
                 self.heap.push((c, Reverse(p)));
             }

@@ -18,6 +18,7 @@
 //! `(left id, right id)`. Words are sorted by their bytes before the merge phase, so the result
 //! is byte-identical whatever the thread count or the order the corpus was counted in.
 
+pub mod balance;
 pub mod count;
 pub mod extend;
 pub mod merge;

@@ -90,3 +90,14 @@ def test_user_errors_are_one_line_exit_2(tmp_path) -> None:
         assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
     assert "byte offset 3" in run("train", str(bad), "--vocab-size", "300", "-o", "x").stderr
     assert not (tmp_path / "x.tiktoken").exists()
+
+
+def test_balanced_cli_prints_premiums(tmp_path) -> None:
+    (tmp_path / "en.txt").write_text("the rule of law\n" * 30, encoding="utf-8")
+    (tmp_path / "ko.txt").write_text("법의 지배\n" * 30, encoding="utf-8")
+    out = tmp_path / "b.tiktoken"
+    files = [str(tmp_path / "en.txt"), str(tmp_path / "ko.txt")]
+    p = run("train", *files, "--balanced", "--vocab-size", "270", "-o", str(out), "-q")
+    assert p.returncode == 0, p.stderr
+    assert "premium per language:" in p.stdout and "ko " in p.stdout
+    assert load_encoding(out).n_vocab <= 270

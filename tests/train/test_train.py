@@ -158,3 +158,25 @@ def test_same_output_whatever_the_thread_count(tmp_path) -> None:
         subprocess.run([sys.executable, "-c", code, str(out), *files], check=True, env=env)
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_balanced_training_lowers_the_worst_premium() -> None:
+    ntrex = shared_path("corpora/parallel/ntrex128")
+    langs = ["en", "ko", "th", "de"]
+    dev = {lang: [(ntrex / f"{lang}.txt").read_text(encoding="utf-8")[:60_000]] for lang in langs}
+    # Training corpora of very different sizes: English dominates a pooled run.
+    train = {lang: dev[lang] * (8 if lang == "en" else 1) for lang in langs}
+    enc, premium = toklm.train.train_bpe_balanced(train, 2000, dev=dev, pattern="cl100k_base")
+    assert set(premium) == set(langs) and premium["en"] == 1.0
+    plain = toklm.train_bpe(
+        [t for texts in train.values() for t in texts], 2000, pattern="cl100k_base"
+    )
+
+    def measured(e: toklm.Encoding) -> dict[str, float]:
+        en = len(e.encode_ordinary(dev["en"][0]))
+        return {lang: len(e.encode_ordinary(dev[lang][0])) / en for lang in langs}
+
+    assert measured(enc) == pytest.approx(premium, rel=0.01)
+    assert max(premium.values()) < max(measured(plain).values())
+    with pytest.raises(ValueError, match="reference language 'xx'"):
+        toklm.train.train_bpe_balanced(train, 300, reference="xx")

@@ -1,6 +1,7 @@
 """`toklm train` and `toklm extend`: learn a byte-level BPE vocabulary, or add tokens to one.
 
     $ toklm train corpus/*.txt --vocab-size 32000 --pattern o200k_base -o my.tiktoken
+    $ toklm train ntrex128/*.txt --balanced --vocab-size 64000 -o fair.tiktoken
     $ toklm extend cl100k_base ../shared/corpora/ko.txt --add 16384 --scripts Hangul \\
           -o cl100k_ko.tiktoken --eval ../shared/corpora/parallel/ntrex128
 
@@ -90,12 +91,50 @@ def _evaluate(args: argparse.Namespace, enc: Any, base: Any) -> None:
     print_table(console(), f"token premium on {args.eval}", columns, rows)
 
 
+def _train_balanced(args: argparse.Namespace, paths: list[Path], specials: list[str]) -> Any:
+    """--balanced: each FILE is one language (named by its stem), premiums printed at the end."""
+    from toklm.train import train_bpe_balanced
+
+    corpora = {p.stem: p for p in paths}
+    if len(corpora) != len(paths):
+        raise CliError("--balanced: two files have the same name; each FILE is one language")
+    dev = None
+    if args.dev:
+        dev = {lang: Path(args.dev) / f"{lang}.txt" for lang in corpora}
+        for lang, p in dev.items():
+            if not p.is_file():
+                raise CliError(f"--dev {args.dev}: no {p.name} for language {lang!r}")
+    enc, premiums = train_bpe_balanced(
+        corpora,
+        args.vocab_size,
+        dev=dev,
+        reference=args.reference,
+        pattern=args.pattern,
+        special_tokens=specials,
+        min_frequency=args.min_frequency,
+        name=args.name or Path(args.output).name.removesuffix(".tiktoken"),
+        errors=args.errors,
+    )
+    worst = sorted(premiums.items(), key=lambda kv: -kv[1])
+    print("premium per language: " + ", ".join(f"{k} {v:.2f}" for k, v in worst))
+    return enc
+
+
 def _train(args: argparse.Namespace) -> int:
     from toklm.train import train_bpe
 
     paths, total = _inputs(args.files)
     started = time.monotonic()
     specials = [s for group in args.special or [] for s in group.split(",") if s]
+    base = None
+    if args.eval and args.compare:
+        from toklm.cli._resolve import resolve_tokenizer
+
+        base = resolve_tokenizer(args.compare)
+    if args.balanced:
+        enc = _train_balanced(args, paths, specials)
+        learned = enc.max_token_value + 1 - 256 - len(specials)
+        return _finish(args, enc, base, started, learned)
     enc = train_bpe(
         paths,
         args.vocab_size,
@@ -106,11 +145,6 @@ def _train(args: argparse.Namespace) -> int:
         errors=args.errors,
         progress=_progress(args.quiet, total),
     )
-    base = None
-    if args.eval and args.compare:
-        from toklm.cli._resolve import resolve_tokenizer
-
-        base = resolve_tokenizer(args.compare)
     learned = enc.max_token_value + 1 - 256 - len(specials)
     return _finish(args, enc, base, started, learned)
 
@@ -174,6 +208,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pattern", default="o200k_base", help="encoding name or regex")
     p.add_argument("--special", action="append", metavar="TOKENS", help="special tokens")
     p.add_argument("--compare", metavar="ENCODING", help="with --eval: show this one beside")
+    p.add_argument(
+        "--balanced",
+        action="store_true",
+        help="each FILE is one language; each merge goes to the language with the worst premium",
+    )
+    p.add_argument("--dev", metavar="DIR", help="--balanced: parallel texts DIR/LANG.txt")
+    p.add_argument("--reference", default="en", help="--balanced: reference language (en)")
     _common(p)
     p.set_defaults(func=_train)
     p = sub.add_parser("extend", help="add tokens learned from text files to an encoding")

@@ -6,6 +6,7 @@
 'hello world'
 """
 
+from toklm.train.balanced import train_bpe_balanced
 from toklm.train.bpe import extend_encoding, resolve_pattern, train_bpe
 from toklm.train.files import load_encoding, save_encoding, save_tokenizer_json
 
@@ -16,4 +17,5 @@ __all__ = [
     "save_encoding",
     "save_tokenizer_json",
     "train_bpe",
+    "train_bpe_balanced",
 ]

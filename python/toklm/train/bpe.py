@@ -32,7 +32,7 @@ def resolve_pattern(pattern: str) -> str:
     return pattern
 
 
-def _new_trainer(pat_str: str) -> _core.BpeTrainer:
+def new_trainer(pat_str: str) -> _core.BpeTrainer:
     try:
         return _core.BpeTrainer(pat_str)
     except ValueError as e:
@@ -60,6 +60,20 @@ def train_bpe(
     >>> enc.n_vocab, enc.encode(" lower"), enc.decode_single_token_bytes(258)
     (260, [258, 101, 114], b' low')
     """
+    specials = check_sizes(vocab_size, special_tokens, min_frequency)
+    pat_str = resolve_pattern(pattern)
+    trainer = new_trainer(pat_str)
+    feed(trainer, corpus, errors=errors, progress=progress)
+    if trainer.n_pieces() == 0:
+        raise ValueError("the corpus is empty: no text to learn merges from")
+    tokens = trainer.train(vocab_size - 256 - len(specials), min_frequency)
+    return encoding_from_tokens(name or f"bpe{vocab_size}", pat_str, tokens, specials)
+
+
+def check_sizes(
+    vocab_size: int, special_tokens: Sequence[str] | None, min_frequency: int
+) -> list[str]:
+    """Validate the sizes of a training run; return the special tokens as a list."""
     if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
         raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
     specials = list(special_tokens or [])
@@ -73,17 +87,18 @@ def train_bpe(
         raise ValueError(f"vocab_size {vocab_size} overflows the id space (at most {MAX_ID + 1})")
     if min_frequency < 1:
         raise ValueError(f"min_frequency must be at least 1, got {min_frequency}")
-    pat_str = resolve_pattern(pattern)
-    trainer = _new_trainer(pat_str)
-    feed(trainer, corpus, errors=errors, progress=progress)
-    if trainer.n_pieces() == 0:
-        raise ValueError("the corpus is empty: no text to learn merges from")
-    tokens = trainer.train(vocab_size - 256 - len(specials), min_frequency)
+    return specials
+
+
+def encoding_from_tokens(
+    name: str, pat_str: str, tokens: list[bytes], specials: list[str]
+) -> Encoding:
+    """The Encoding of the 256 bytes, `tokens` (ranks 256, ...) and then `specials`."""
     ranks = {bytes([b]): b for b in range(256)}
     ranks.update((t, 256 + i) for i, t in enumerate(tokens))
     first_special = len(ranks)
     return Encoding(
-        name or f"bpe{vocab_size}",
+        name,
         pat_str=pat_str,
         mergeable_ranks=ranks,
         special_tokens={s: first_special + i for i, s in enumerate(specials)},
@@ -136,7 +151,7 @@ def extend_encoding(
                 raise ValueError(
                     f"unknown script {s!r}; known: {', '.join(_core.BpeTrainer.script_names())}"
                 )
-    trainer = _new_trainer(base._pat_str)
+    trainer = new_trainer(base._pat_str)
     feed(trainer, corpus, errors=errors, progress=progress)
     if trainer.n_pieces() == 0:
         raise ValueError("the corpus is empty: no text to learn merges from")
