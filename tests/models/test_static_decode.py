@@ -142,9 +142,19 @@ def test_cli_device_cpu_runs_and_embed_follows_the_device(cli_model_dir, capsys)
 
 
 @needs_no_cuda
-@pytest.mark.parametrize("device", ["cuda", "cuda:0", "tpu"])
-def test_cli_unavailable_device_is_one_line_without_output(cli_model_dir, capsys, device):
-    status = main(["generate", "-m", str(cli_model_dir), "Hello", "--device", device])
+@pytest.mark.parametrize(
+    ("command", "device"),
+    [
+        ("generate", "cuda"),
+        ("generate", "cuda:0"),
+        ("generate", "tpu"),
+        ("embed", "cuda"),
+        ("serve", "cuda"),
+    ],
+)
+def test_cli_unavailable_device_is_one_line_without_output(cli_model_dir, capsys, command, device):
+    text = [] if command == "serve" else ["Hello"]
+    status = main([command, "-m", str(cli_model_dir), *text, "--device", device])
     out, err = capsys.readouterr()
     assert status == 2
     assert out == ""  # refused before the prompt is echoed
