@@ -188,3 +188,25 @@ def test_long_text_draws_in_windows(browser: Any, server: str) -> None:
     wait_for(lambda: len(pane.find_elements(By.CSS_SELECTOR, ".t")) > drawn, "the next window")
     ids = [int(e.text) for e in d.find_elements(By.CSS_SELECTOR, '.tk[data-k="0"] .ids .id')]
     assert ids == toklm.get_encoding("gpt2").encode(text)[: len(ids)]
+
+
+def test_theme_follows_the_system(browser: Any, server: str) -> None:
+    d = browser
+    colours = {}
+    try:
+        for scheme in ("light", "dark"):
+            d.execute_cdp_cmd(
+                "Emulation.setEmulatedMedia",
+                {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+            )
+            d.get(server + "#t=gpt2&text=hi")
+            wait_for(lambda: counts(d) == ["1"], "the view")
+            colours[scheme] = d.execute_script(
+                "return [getComputedStyle(document.body).backgroundColor,"
+                " getComputedStyle(document.querySelector('.toklm-view .t')).backgroundColor]"
+            )
+    finally:
+        d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    assert colours["light"][0] == "rgb(255, 255, 255)"
+    assert colours["dark"][0] == "rgb(13, 17, 23)"
+    assert colours["light"][1] != colours["dark"][1]

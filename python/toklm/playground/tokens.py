@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 __all__ = ["FIELDS", "Tokenized", "label_of", "tokenize"]
 
 # The per-token arrays of an API record.
@@ -35,36 +37,64 @@ def label_of(tok: Any) -> str:
 Entry = tuple[bytes, str, str, int, bool]
 
 
-class _PieceCache:
-    """Per tokenizer: id -> `Entry`, filled on use.
+def _entry(data: bytes) -> Entry:
+    try:
+        return (data, json.dumps(data.decode("utf-8"), ensure_ascii=False), f'"{data.hex()}"',
+                len(data), False)  # fmt: skip
+    except UnicodeDecodeError:
+        return (data, "null", f'"{data.hex()}"', len(data), True)
 
-    A text touches few distinct ids, so the per-token work (decode, hex, JSON quoting) is done
-    once per id for the life of the tokenizer, not once per token.
-    """
+
+class _Vocab:
+    """One tokenizer's ids as far as they have been seen: the `Entry` of each, and numpy arrays
+    of their byte lengths and fragment flags, so that a whole text's offsets and counts are
+    computed without a Python step per token. Filled on use, kept for the tokenizer's life."""
 
     _lock = threading.Lock()
-    _by_tokenizer: weakref.WeakKeyDictionary[Any, dict[int, Entry]] = weakref.WeakKeyDictionary()
+    _all: weakref.WeakKeyDictionary[Any, _Vocab] = weakref.WeakKeyDictionary()
+
+    def __init__(self) -> None:
+        self.entries: dict[int, Entry] = {}
+        self.lengths = np.zeros(0, dtype=np.int64)
+        self.fragments = np.zeros(0, dtype=bool)
+        self.known = np.zeros(0, dtype=bool)
 
     @classmethod
-    def table(cls, tok: Any, ids: list[int]) -> dict[int, Entry]:
+    def of(cls, tok: Any) -> _Vocab:
         with cls._lock:
             try:
-                table = cls._by_tokenizer.setdefault(tok, {})
+                vocab = cls._all.get(tok)
+                if vocab is None:
+                    vocab = cls._all[tok] = _Vocab()
             except TypeError:  # not weakly referenceable: no cache
-                table = {}
-        missing = [i for i in set(ids) if i not in table]
-        if missing:
+                vocab = _Vocab()
+        return vocab
+
+    def learn(self, tok: Any, ids: np.ndarray) -> None:
+        """Make sure every id in `ids` (ids of `tok`) is known."""
+        if not ids.size:
+            return
+        with self._lock:
+            top = int(ids.max()) + 1
+            if top > self.known.size:
+                size = max(top, 2 * self.known.size)
+                for name in ("lengths", "fragments", "known"):
+                    old = getattr(self, name)
+                    new = np.zeros(size, dtype=old.dtype)
+                    new[: old.size] = old
+                    setattr(self, name, new)
+            new_ids = np.unique(ids[~self.known[ids]]).tolist()
+            if not new_ids:
+                return
             if hasattr(tok, "decode_tokens_bytes"):
-                data = tok.decode_tokens_bytes(missing)
+                data = tok.decode_tokens_bytes(new_ids)
             else:
-                data = [tok.decode_single_token_bytes(i) for i in missing]
-            for i, b in zip(missing, data, strict=True):
-                try:
-                    text, fragment = json.dumps(b.decode("utf-8"), ensure_ascii=False), False
-                except UnicodeDecodeError:
-                    text, fragment = "null", True
-                table[i] = (b, text, '"' + b.hex() + '"', len(b), fragment)
-        return table
+                data = [tok.decode_single_token_bytes(i) for i in new_ids]
+            for i, b in zip(new_ids, data, strict=True):
+                self.entries[i] = _entry(b)
+            self.lengths[new_ids] = [len(b) for b in data]
+            self.fragments[new_ids] = [self.entries[i][4] for i in new_ids]
+            self.known[new_ids] = True
 
 
 @dataclass
@@ -78,22 +108,28 @@ class Tokenized:
     text_chars: int
     text_bytes: int
     ids: list[int]
-    entries: list[Entry]
     starts: list[int]
     ends: list[int]
     fragments: int
+    _vocab: _Vocab
+
+    @property
+    def entries(self) -> list[Entry]:
+        """Each token's `Entry`, in order."""
+        table = self._vocab.entries
+        return [table[i] for i in self.ids]
+
+    def piece(self, k: int) -> bytes:
+        """The bytes of token `k`."""
+        return self._vocab.entries[self.ids[k]][0]
+
+    def fragment(self, k: int) -> bool:
+        """Whether token `k` is only part of a UTF-8 character (its bytes are not valid UTF-8)."""
+        return self._vocab.entries[self.ids[k]][4]
 
     @property
     def count(self) -> int:
         return len(self.ids)
-
-    def piece(self, k: int) -> bytes:
-        """The bytes of token `k`."""
-        return self.entries[k][0]
-
-    def fragment(self, k: int) -> bool:
-        """Whether token `k` is only part of a UTF-8 character (its bytes are not valid UTF-8)."""
-        return self.entries[k][4]
 
     def stats(self) -> dict[str, Any]:
         """Count, characters and bytes per token, byte fragments.
@@ -127,10 +163,11 @@ class Tokenized:
         parts = [json.dumps(self.stats(), ensure_ascii=False)[:-1]]
         if "ids" in fields:
             parts.append(f'"ids": {json.dumps(self.ids)}')
+        entries = self.entries if "pieces" in fields or "bytes" in fields else []
         if "pieces" in fields:
-            parts.append(f'"pieces": [{",".join([e[1] for e in self.entries])}]')
+            parts.append(f'"pieces": [{",".join([e[1] for e in entries])}]')
         if "bytes" in fields:
-            parts.append(f'"bytes": [{",".join([e[2] for e in self.entries])}]')
+            parts.append(f'"bytes": [{",".join([e[2] for e in entries])}]')
         if "offsets" in fields:
             parts.append(f'"starts": {json.dumps(self.starts)}, "ends": {json.dumps(self.ends)}')
         return ", ".join(parts) + "}"
@@ -142,16 +179,13 @@ def _char_to_byte(text: str) -> list[int]:
 
 
 def _byte_offsets(
-    tok: Any, text: str, data: bytes, ids: list[int], entries: list[Entry]
+    tok: Any, text: str, data: bytes, ids: list[int], lengths: np.ndarray
 ) -> tuple[list[int], list[int]]:
     """[start, end) byte offsets of each token in `data` (the UTF-8 of `text`)."""
-    lengths = [e[3] for e in entries]
     encode_raw = getattr(tok, "_encode_raw", None)  # a Hugging Face tokenizer
-    if sum(lengths) == len(data) and (
-        encode_raw is None or b"".join([e[0] for e in entries]) == data
-    ):
-        starts = list(itertools.accumulate(lengths, initial=0))
-        return starts[:-1], starts[1:]
+    if int(lengths.sum()) == len(data) and (encode_raw is None or tok.decode_bytes(ids) == data):
+        ends = np.cumsum(lengths)
+        return (ends - lengths).tolist(), ends.tolist()
     # The tokenizer changed the text (a normalizer, a prefix space): its character offsets.
     if encode_raw is None:
         raise ValueError(f"{label_of(tok)}: the tokens do not spell the text and carry no offsets")
@@ -174,9 +208,10 @@ def tokenize(tok: Any, text: str, spec: str | None = None) -> Tokenized:
     clean = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     data = clean.encode("utf-8")
     ids = list(tok.encode_ordinary(clean))
-    table = _PieceCache.table(tok, ids)
-    entries = [table[i] for i in ids]
-    starts, ends = _byte_offsets(tok, clean, data, ids, entries)
+    array = np.array(ids, dtype=np.int64)
+    vocab = _Vocab.of(tok)
+    vocab.learn(tok, array)
+    starts, ends = _byte_offsets(tok, clean, data, ids, vocab.lengths[array])
     return Tokenized(
         spec=spec if spec is not None else label_of(tok),
         name=label_of(tok),
@@ -184,8 +219,8 @@ def tokenize(tok: Any, text: str, spec: str | None = None) -> Tokenized:
         text_chars=len(clean),
         text_bytes=len(data),
         ids=ids,
-        entries=entries,
         starts=starts,
         ends=ends,
-        fragments=[e[4] for e in entries].count(True),
+        fragments=int(vocab.fragments[array].sum()),
+        _vocab=vocab,
     )
