@@ -52,7 +52,7 @@ impl fmt::Display for TrainError {
             TrainError::Io { path, message } => write!(f, "{path}: {message}"),
             TrainError::Utf8 { source, offset } => write!(
                 f,
-                "{source}: invalid UTF-8 at byte offset {offset} (pass errors=\"replace\" to replace it)"
+                "{source}: invalid UTF-8 at byte offset {offset} (errors=\"replace\" or --errors replace reads U+FFFD instead)"
             ),
             TrainError::EmptyCorpus => write!(f, "the corpus is empty: no text to learn merges from"),
             TrainError::Invalid(m) => write!(f, "{m}"),

@@ -180,3 +180,25 @@ def test_balanced_training_lowers_the_worst_premium() -> None:
     assert max(premium.values()) < max(measured(plain).values())
     with pytest.raises(ValueError, match="reference language 'xx'"):
         toklm.train.train_bpe_balanced(train, 300, reference="xx")
+
+
+def test_saved_files_have_ordinary_permissions(tmp_path) -> None:
+    enc = toklm.train_bpe(SMALL, 260)
+    enc.save(tmp_path / "p.tiktoken")
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("p.tiktoken", "p.tiktoken.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tiktoken", "p.tiktoken.json"]
+
+
+def test_extended_encoding_exports_to_tokenizers(tmp_path) -> None:
+    tokenizers = pytest.importorskip("tokenizers")
+    root = shared_path("corpora")
+    ext = toklm.extend_encoding("gpt2", root / "ko.txt", 300, scripts=["Hangul"])
+    save_tokenizer_json(ext, tmp_path / "tokenizer.json")
+    hf = tokenizers.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    for name in ("ko.txt", "en.txt"):
+        text = (root / name).read_text(encoding="utf-8")[:50_000]
+        assert hf.encode(text, add_special_tokens=False).ids == ext.encode_ordinary(text)
+    assert ext.encode("<|endoftext|>", allowed_special="all") == [50256]
