@@ -183,3 +183,26 @@ def test_embeddings_models_tokenize_detokenize_count(server):
     assert server.http.post("/tokenize/count", json={"prompt": text}).json() == {
         "count": len(got["tokens"])
     }
+
+
+def test_chat_template_features_transformers_templates_use():
+    from toklm.serve.chat import ChatTemplate, ChatTemplateError
+
+    source = (
+        "{% for m in messages %}{% if m.role not in ['user', 'assistant'] %}"
+        "{{ raise_exception('roles must be user or assistant') }}{% endif %}"
+        "{% if loop.index > 2 %}{% break %}{% endif %}"
+        "{{ bos_token }}{{ m.role }}: {{ m.content | tojson }}"
+        "{% if not loop.last %}{{ '\\n' }}{% endif %}"
+        "{% endfor %}{% if add_generation_prompt %} ->{% endif %}"
+        "{% if strftime_now('%Y') | int > 2000 %}.{% endif %}"
+    )
+    t = ChatTemplate(source, {"bos_token": "<s>"})
+    msgs = [{"role": "user", "content": "héllo"}, {"role": "assistant", "content": "hi"}]
+    assert t.render(msgs) == '<s>user: "héllo"\n<s>assistant: "hi" ->.'
+    with pytest.raises(ChatTemplateError, match="roles must be user or assistant"):
+        t.render([{"role": "tool", "content": "x"}])
+    with pytest.raises(ChatTemplateError, match="does not compile"):
+        ChatTemplate("{% for %}")
+    with pytest.raises(ChatTemplateError):  # the sandbox refuses attribute access to internals
+        ChatTemplate("{{ messages.__class__.__mro__ }}").render([])

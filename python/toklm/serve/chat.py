@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,15 @@ class ChatTemplate:
         def raise_exception(message: str) -> None:
             raise ChatTemplateError(f"the chat template refused the messages: {message}")
 
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        def strftime_now(format: str) -> str:
+            return datetime.now().strftime(format)
+
+        # The environment transformers' apply_chat_template renders in.
+        env = ImmutableSandboxedEnvironment(
+            trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+        )
         env.globals["raise_exception"] = raise_exception
+        env.globals["strftime_now"] = strftime_now
         env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(
             x, ensure_ascii=False, indent=indent
         )
