@@ -89,6 +89,58 @@ where
     Ok(out)
 }
 
+/// The encoded chunks of a batch, before they are copied into their final place (a vector, or
+/// a buffer the caller owns, such as a numpy array's).
+pub struct Chunked {
+    parts: Vec<ChunkOut>,
+    n_docs: usize,
+}
+
+impl Chunked {
+    /// Tokens in all documents.
+    pub fn n_tokens(&self) -> usize {
+        self.parts.iter().map(|p| p.tokens.len()).sum()
+    }
+
+    /// Number of documents (the offsets have one entry more).
+    pub fn n_docs(&self) -> usize {
+        self.n_docs
+    }
+
+    /// Write every token as 4 little-endian bytes into `out` (`4 * n_tokens()` bytes).
+    pub fn write_tokens_le(&self, out: &mut [u8]) {
+        assert_eq!(out.len(), 4 * self.n_tokens(), "token buffer size");
+        let mut dst = out.chunks_exact_mut(4);
+        for part in &self.parts {
+            // The part first: zip stops on it without taking one more from `dst`.
+            for (t, d) in part.tokens.iter().zip(dst.by_ref()) {
+                d.copy_from_slice(&t.to_le_bytes());
+            }
+        }
+    }
+
+    /// Write the `n_docs() + 1` document offsets as 8 little-endian bytes each into `out`.
+    pub fn write_offsets_le(&self, out: &mut [u8]) {
+        assert_eq!(out.len(), 8 * (self.n_docs + 1), "offset buffer size");
+        let mut dst = out.chunks_exact_mut(8);
+        if let Some(d) = dst.next() {
+            d.copy_from_slice(&0i64.to_le_bytes());
+        }
+        let mut base = 0usize;
+        for part in &self.parts {
+            for (&end, d) in part.ends.iter().zip(dst.by_ref()) {
+                d.copy_from_slice(&((base + end) as i64).to_le_bytes());
+            }
+            base += part.tokens.len();
+        }
+    }
+
+    /// Tokens and offsets as vectors.
+    pub fn into_flat(self) -> FlatTokens {
+        concatenate(&self.parts, self.n_docs)
+    }
+}
+
 /// Encode every text with `encode` (which appends the tokens of one text to the vector it is
 /// given) into one [`FlatTokens`], on the rayon pool unless `threads <= 1`. On errors, the one of
 /// the lowest-indexed failing chunk is returned (its first failing document).
@@ -97,6 +149,19 @@ pub fn encode_flat<T, E>(
     threads: usize,
     encode: impl Fn(&str, &mut Vec<u32>) -> Result<(), E> + Sync,
 ) -> Result<FlatTokens, BatchError<E>>
+where
+    T: AsRef<str> + Sync,
+    E: Send,
+{
+    encode_chunked(texts, threads, encode).map(Chunked::into_flat)
+}
+
+/// As [`encode_flat`], leaving the chunks for the caller to copy where it wants them.
+pub fn encode_chunked<T, E>(
+    texts: &[T],
+    threads: usize,
+    encode: impl Fn(&str, &mut Vec<u32>) -> Result<(), E> + Sync,
+) -> Result<Chunked, BatchError<E>>
 where
     T: AsRef<str> + Sync,
     E: Send,
@@ -113,7 +178,10 @@ where
     for chunk in chunks {
         parts.push(chunk?);
     }
-    Ok(concatenate(&parts, texts.len()))
+    Ok(Chunked {
+        parts,
+        n_docs: texts.len(),
+    })
 }
 
 /// The chunks back to back, with document offsets: the one copy of every token.
@@ -169,6 +237,26 @@ mod tests {
         }
         assert_eq!(*flat.offsets.last().unwrap() as usize, flat.tokens.len());
         assert_eq!(encode_flat(&texts, 1, bytes_encoder).unwrap(), flat);
+    }
+
+    #[test]
+    fn little_endian_buffers_match_the_vectors() {
+        let texts: Vec<String> = (0..3000).map(|i| "xyz ".repeat(i % 50)).collect();
+        let chunked = encode_chunked(&texts, 2, bytes_encoder).unwrap();
+        let mut tokens = vec![0u8; 4 * chunked.n_tokens()];
+        let mut offsets = vec![0u8; 8 * (chunked.n_docs() + 1)];
+        chunked.write_tokens_le(&mut tokens);
+        chunked.write_offsets_le(&mut offsets);
+        let flat = chunked.into_flat();
+        let t: Vec<u32> = tokens
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        let o: Vec<i64> = offsets
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!((t, o), (flat.tokens, flat.offsets));
     }
 
     #[test]

@@ -193,6 +193,49 @@ class Encoding:
             texts = _clean_texts(texts)
             return self._core_bpe.encode_batch(texts, allowed_all, allowed, num_threads)
 
+    def encode_ordinary_batch_to_numpy(
+        self, text: Sequence[str], *, num_threads: int = DEFAULT_THREADS
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+        """Encode many texts (specials as plain text) to one flat `uint32` token array and the
+        `int64` offsets of each document in it (``len(text) + 1`` of them), on `num_threads`
+        cores; short texts are grouped, so a batch of lines runs as fast as a few long texts.
+
+        >>> import toklm; enc = toklm.get_encoding("gpt2")
+        >>> tokens, offsets = enc.encode_ordinary_batch_to_numpy(["hello world", "hi"])
+        >>> tokens.tolist(), offsets.tolist()
+        ([31373, 995, 5303], [0, 2, 3])
+        """
+        texts = _text_list(text)
+        try:
+            bufs = self._core_bpe.encode_batch_flat(texts, False, set(), num_threads)
+        except UnicodeEncodeError:
+            bufs = self._core_bpe.encode_batch_flat(_clean_texts(texts), False, set(), num_threads)
+        return flat_arrays(*bufs)
+
+    def encode_batch_to_numpy(
+        self,
+        text: Sequence[str],
+        *,
+        num_threads: int = DEFAULT_THREADS,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: DisallowedSpecial = "all",
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+        """`encode_ordinary_batch_to_numpy` with `encode`'s special-token rules: document `i` is
+        ``tokens[offsets[i]:offsets[i + 1]]``.
+
+        >>> import toklm; enc = toklm.get_encoding("cl100k_base")
+        >>> tokens, offsets = enc.encode_batch_to_numpy(["a<|endoftext|>", "b"],
+        ...                                             allowed_special="all")
+        >>> tokens.tolist(), offsets.tolist()
+        ([64, 100257, 65], [0, 2, 3])
+        """
+        texts = _text_list(text)
+        texts = [self._checked_text(t, allowed_special, disallowed_special) for t in texts]
+        allowed_all, allowed = self._allowed(allowed_special)
+        return flat_arrays(
+            *self._core_bpe.encode_batch_flat(texts, allowed_all, allowed, num_threads)
+        )
+
     def count_batch(self, text: Sequence[str], *, num_threads: int = DEFAULT_THREADS) -> list[int]:
         """Token counts of many texts (specials as plain text), in one native call.
 
@@ -515,6 +558,18 @@ def raise_disallowed_special_token(token: str) -> None:
         f"If you want this text to be encoded as normal text, disable the check for this token "
         f"by passing `disallowed_special=(enc.special_tokens_set - {{{token!r}}})`.\n"
         "To disable this check for all special tokens, pass `disallowed_special=()`.\n"
+    )
+
+
+def flat_arrays(
+    tokens: bytearray, offsets: bytearray
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+    """numpy arrays over the little-endian buffers of the core's flat batch output (no copy)."""
+    import numpy as np
+
+    return (
+        np.frombuffer(tokens, dtype="<u4").astype(np.uint32, copy=False),
+        np.frombuffer(offsets, dtype="<i8").astype(np.int64, copy=False),
     )
 
 

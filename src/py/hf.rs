@@ -6,7 +6,8 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use rayon::prelude::*;
 
-use super::value_error;
+use super::{flat_arrays, value_error, FlatArrays};
+use crate::batch::encode_chunked;
 use crate::hf::{
     byte_to_char_offsets, parse_merge, parse_merges_txt, AddedMatcher, AddedToken, Alphabet,
     BpeOptions, Encoded, HfBpe, HfPipeline, MergeList, PreStep, Scratch, TokenTable, WordScratch,
@@ -268,6 +269,28 @@ impl PyHfBpe {
             })
         });
         PyList::new(py, results.map_err(value_error)?)
+    }
+
+    /// Ids of many texts (all with the raw stage) as one flat token array and document offsets
+    /// (see `FlatArrays`), in chunks of about 64 KB of text per task on `num_threads` threads.
+    fn encode_batch_flat<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<PyBackedStr>,
+        num_threads: usize,
+    ) -> PyResult<FlatArrays<'py>> {
+        let chunked = py
+            .detach(|| {
+                encode_chunked(&texts, num_threads, |t, out| {
+                    let enc = self
+                        .pipeline
+                        .with_scratch(|s| self.pipeline.encode(t, true, false, s))?;
+                    out.extend(enc.ids);
+                    Ok::<_, String>(())
+                })
+            })
+            .map_err(value_error)?;
+        flat_arrays(py, &chunked)
     }
 
     /// Token ids and character offsets of many texts, on `num_threads` threads.

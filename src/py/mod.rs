@@ -9,7 +9,10 @@ mod train;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyByteArray;
 use rayon::prelude::*;
+
+use crate::batch::Chunked;
 
 pub(crate) fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -26,6 +29,22 @@ pub(crate) fn par_map<T: Sync, R: Send>(
     } else {
         items.par_iter().map(f).collect()
     }
+}
+
+/// Flat batch output: tokens as little-endian u32 and document offsets as little-endian i64, in
+/// bytearrays that `numpy.frombuffer` wraps without a copy (the chunks are copied once, here).
+pub(crate) type FlatArrays<'py> = (Bound<'py, PyByteArray>, Bound<'py, PyByteArray>);
+
+pub(crate) fn flat_arrays<'py>(py: Python<'py>, chunked: &Chunked) -> PyResult<FlatArrays<'py>> {
+    let tokens = PyByteArray::new_with(py, 4 * chunked.n_tokens(), |buf| {
+        chunked.write_tokens_le(buf);
+        Ok(())
+    })?;
+    let offsets = PyByteArray::new_with(py, 8 * (chunked.n_docs() + 1), |buf| {
+        chunked.write_offsets_le(buf);
+        Ok(())
+    })?;
+    Ok((tokens, offsets))
 }
 
 #[pymodule(gil_used = false)]

@@ -8,7 +8,8 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString};
 
-use super::{par_map, value_error};
+use super::{flat_arrays, par_map, value_error, FlatArrays};
+use crate::batch::encode_chunked;
 use crate::tiktoken::{CoreBpe, SpecialSet};
 use crate::vocab::{Rank, Vocab};
 
@@ -252,6 +253,32 @@ impl PyCoreBpe {
             .collect::<Result<Vec<_>, _>>()
         });
         self.token_lists(py, &results.map_err(value_error)?)
+    }
+
+    /// Many texts to one flat token array and document offsets (see `FlatArrays`), in chunks of
+    /// about 64 KB of text per task on `num_threads` threads; special-token text is plain text
+    /// unless allowed.
+    fn encode_batch_flat<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<PyBackedStr>,
+        allowed_all: bool,
+        allowed: HashSet<String>,
+        num_threads: usize,
+    ) -> PyResult<FlatArrays<'py>> {
+        let allowed = special_set(allowed_all, allowed);
+        let chunked = py
+            .detach(|| {
+                encode_chunked(&texts, num_threads, |t, out| match &allowed {
+                    SpecialSet::None => self.core.encode_ordinary_into(t, out).map(|_| ()),
+                    _ => self
+                        .core
+                        .encode(t, &allowed)
+                        .map(|(tokens, _)| out.extend(tokens)),
+                })
+            })
+            .map_err(value_error)?;
+        flat_arrays(py, &chunked)
     }
 
     fn encode_with_unstable<'py>(

@@ -85,7 +85,7 @@ impl CoreBpe {
 
     /// Encode `text` with no special-token handling; returns the number of tokens of the last
     /// piece (0 if `text` is empty).
-    fn encode_ordinary_into(&self, text: &str, out: &mut Vec<Rank>) -> Result<usize, String> {
+    pub fn encode_ordinary_into(&self, text: &str, out: &mut Vec<Rank>) -> Result<usize, String> {
         let mut last_len = 0;
         let bytes = text.as_bytes();
         self.pretok.for_each_piece(text, |start, end| {

@@ -1,0 +1,81 @@
+"""`encode_batch_to_numpy`: one flat token array and document offsets, as per-text encoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import toklm
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import shared_path
+
+from .helpers import CORPORA
+
+
+def split_flat(tokens: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
+    assert tokens.dtype == np.uint32 and offsets.dtype == np.int64
+    assert offsets[0] == 0 and offsets[-1] == len(tokens) and np.all(np.diff(offsets) >= 0)
+    return [tokens[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
+
+@pytest.fixture(scope="module")
+def lines() -> list[str]:
+    out = []
+    for name in CORPORA:
+        text = shared_path(f"corpora/{name}").read_text("utf-8")[:150_000]
+        out += [line for line in text.split("\n") if line]
+    return out
+
+
+@pytest.mark.parametrize("name", ["gpt2", "cl100k_base", "o200k_base"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_flat_equals_tiktoken_batch(tiktoken_ref, lines: list[str], name: str, threads: int):
+    ref = tiktoken_ref(name).encode_ordinary_batch(lines)
+    enc = toklm.get_encoding(name)
+    assert split_flat(*enc.encode_ordinary_batch_to_numpy(lines, num_threads=threads)) == ref
+    # Few long documents (several chunks each) and many short ones give the same tokens.
+    joined = ["\n".join(lines[i : i + 500]) for i in range(0, len(lines), 500)]
+    want = tiktoken_ref(name).encode_ordinary_batch(joined)
+    assert split_flat(*enc.encode_batch_to_numpy(joined, disallowed_special=())) == want
+
+
+def test_special_tokens_follow_encode_rules() -> None:
+    enc = toklm.get_encoding("cl100k_base")
+    texts = ["a<|endoftext|>b", "plain", ""]
+    tokens, offsets = enc.encode_batch_to_numpy(texts, allowed_special="all")
+    assert split_flat(tokens, offsets) == [enc.encode(t, allowed_special="all") for t in texts]
+    with pytest.raises(ValueError, match="disallowed special token"):
+        enc.encode_batch_to_numpy(texts)
+    assert split_flat(*enc.encode_ordinary_batch_to_numpy(texts)) == [
+        enc.encode_ordinary(t) for t in texts
+    ]
+
+
+def test_empty_batch_and_bad_items() -> None:
+    enc = toklm.get_encoding("gpt2")
+    tokens, offsets = enc.encode_ordinary_batch_to_numpy([])
+    assert tokens.tolist() == [] and offsets.tolist() == [0]
+    with pytest.raises(TypeError, match=r"texts\[1\]"):
+        enc.encode_ordinary_batch_to_numpy(["a", 3])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="single str"):
+        enc.encode_ordinary_batch_to_numpy("abc")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(max_size=30), max_size=40), st.sampled_from([1, 2, 4]))
+def test_flat_equals_per_text_encoding(texts: list[str], threads: int) -> None:
+    enc = toklm.get_encoding("o200k_base")
+    got = split_flat(*enc.encode_ordinary_batch_to_numpy(texts, num_threads=threads))
+    assert got == [enc.encode_ordinary(t) for t in texts]  # surrogates replaced as tiktoken does
+
+
+def test_hf_tokenizer_flat_equals_tokenizers(lines: list[str]) -> None:
+    tokenizers = pytest.importorskip("tokenizers")
+    path = shared_path("tokenizers/gpt-neox-20b/tokenizer.json")
+    ref = tokenizers.Tokenizer.from_file(str(path))
+    tok = toklm.Tokenizer.from_file(Path(path))
+    want = [e.ids for e in ref.encode_batch(lines[:3000], add_special_tokens=False)]
+    assert split_flat(*tok.encode_batch_to_numpy(lines[:3000], num_threads=2)) == want
