@@ -1,0 +1,298 @@
+"""Corpus tokenization: toklm against the loops people write today, side by side.
+
+    python benchmarks/bench_corpus.py                     # every section, 1 GB file in /tmp
+    python benchmarks/bench_corpus.py --only batch        # encode_batch_to_numpy scaling only
+    python benchmarks/bench_corpus.py --size-mb 200 --only tokenize
+
+Sections (ratios are taken within one run, on the same input):
+
+* ``batch``: `Encoding.encode_batch_to_numpy` on 1 and on every thread, for 4 KB documents and
+  for one document per line of the shared corpora (en_sotu + ko + code), next to the list API
+  (`encode_ordinary_batch`); best of a few interleaved repeats.
+* ``tokenize``: ``toklm tokenize FILE -o DIR`` of a generated file (default 1 GB, one document
+  per line) on one core (``taskset -c 0``) and on all of them, and the tiktoken loop that writes
+  the same uint16/uint32 token file (nanoGPT's way: ``encode_ordinary`` per line, ids appended to
+  an array); each in its own process (wall time with start-up, peak RSS).
+* ``hf``: Hugging Face ``datasets.map(batched=True)`` with a `tokenizers` tokenizer against
+  ``datasets.map`` with ``toklm.corpus.datasets_map_fn`` and ``toklm tokenize`` (GPT-2's vocab).
+* ``engines``: ``toklm tokenize --engine local|dask|ray`` on the same file (the clusters are
+  started for the job: 2 single-threaded Dask workers, Ray with 2 CPUs), wall time with start-up.
+
+The file is made from the shared corpora under the temp directory and deleted afterwards
+(``--keep`` keeps it). Nothing is downloaded: tiktoken reads the local vocabulary files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_tiktoken import SHARED, seed_tiktoken_cache  # noqa: E402
+
+CORPORA = ["en.txt", "ko.txt", "ja.txt", "zh.txt", "code.txt", "en_sotu.txt"]
+MB = 1e6
+
+
+def make_file(path: Path, size: int) -> None:
+    """`size` bytes (rounded up to whole corpora) of the shared corpora, cycled."""
+    parts = [(SHARED / "corpora" / name).read_bytes() for name in CORPORA]
+    written = 0
+    with open(path, "wb") as f:
+        while written < size:
+            for part in parts:
+                f.write(part)
+                written += len(part)
+
+
+def run_child(argv: list[str]) -> tuple[str, float, float]:
+    """Run argv; its stdout, wall seconds and peak resident memory (MB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv)} failed")
+    return out, seconds, usage.ru_maxrss / 1024
+
+
+def toklm_cli() -> list[str]:
+    script = shutil.which("toklm")
+    return [script] if script else [sys.executable, "-m", "toklm.cli"]
+
+
+# ---------------------------------------------------------------- batch
+
+
+def bench_batch(encoding: str, repeats: int) -> None:
+    import toklm
+
+    enc = toklm.get_encoding(encoding)
+    text = "".join(
+        (SHARED / "corpora" / n).read_text("utf-8") for n in ("en_sotu.txt", "ko.txt", "code.txt")
+    )
+    size = len(text.encode("utf-8"))
+    docs4k = [text[i : i + 4096] for i in range(0, len(text), 4096)]
+    lines = [line for line in text.split("\n") if line]
+    cores = os.cpu_count() or 1
+    print(f"\n## encode_batch_to_numpy, {encoding}, {size / MB:.1f} MB, {cores} cores")
+    print(f"({len(docs4k):,} documents of 4 KB; {len(lines):,} documents of one line)")
+    cases = []
+    for label, docs in (("4 KB documents", docs4k), ("one line each", lines)):
+        for api in ("numpy", "lists"):
+            for threads in (1, cores):
+                cases.append((label, api, threads, docs))
+    best = {(c[0], c[1], c[2]): float("inf") for c in cases}
+    for _ in range(repeats):  # interleaved, so that a burst of load hits every case alike
+        for label, api, threads, docs in cases:
+            fn = enc.encode_ordinary_batch_to_numpy if api == "numpy" else enc.encode_ordinary_batch
+            start = time.perf_counter()
+            fn(docs, num_threads=threads)
+            key = (label, api, threads)
+            best[key] = min(best[key], time.perf_counter() - start)
+    print(f"{'documents':<16} {'API':<28} {'1 thread':>10} {f'{cores} threads':>10} {'scaling':>8}")
+    rate = {}
+    for label in ("4 KB documents", "one line each"):
+        for api, name in (("numpy", "encode_batch_to_numpy"), ("lists", "encode_ordinary_batch")):
+            one, many = (size / best[(label, api, t)] / MB for t in (1, cores))
+            rate[(label, api)] = many
+            print(f"{label:<16} {name:<28} {one:>7.1f} MB/s {many:>5.1f} MB/s {many / one:>7.2f}x")
+    ratio = rate[("one line each", "numpy")] / rate[("4 KB documents", "numpy")]
+    print(f"one line each / 4 KB documents (encode_batch_to_numpy, {cores} threads): {ratio:.2f}x")
+
+
+# ---------------------------------------------------------------- tokenize
+
+
+def tiktoken_loop(path: str, encoding: str, out: str) -> dict[str, float]:
+    """nanoGPT's way: encode_ordinary per document (line), ids appended, one token file."""
+    import numpy as np
+    import tiktoken
+
+    enc = tiktoken.get_encoding(encoding)
+    dtype = np.uint16 if enc.n_vocab <= 1 << 16 else np.uint32
+    start = time.perf_counter()
+    n = 0
+    with open(path, encoding="utf-8") as f, open(out, "wb") as w:
+        buf: list[int] = []
+        for line in f:
+            line = line.rstrip("\n")
+            if line:
+                buf.extend(enc.encode_ordinary(line))
+            if len(buf) > 1 << 20:
+                np.array(buf, dtype=dtype).tofile(w)
+                n += len(buf)
+                buf = []
+        np.array(buf, dtype=dtype).tofile(w)
+        n += len(buf)
+    return {"tokens": n, "seconds": time.perf_counter() - start}
+
+
+def bench_tokenize(path: Path, encoding: str, skip_tiktoken: bool) -> None:
+    size = path.stat().st_size
+    out = Path(tempfile.mkdtemp(prefix="toklm-bench-corpus-"))
+    print(f"\n## toklm tokenize {path.name} ({size / MB:,.0f} MB, a document per line), {encoding}")
+    print(f"{'contender':<44} {'seconds':>8} {'MB/s':>7} {'peak MB':>8} {'tokens':>14}")
+    rows = []
+    base = [*toklm_cli(), "tokenize", str(path), "-e", encoding, "-q"]
+    for label, prefix in (("toklm tokenize, taskset -c 0 (one core)", ["taskset", "-c", "0"]),
+                          ("toklm tokenize, all cores", [])):  # fmt: skip
+        target = out / label.split(",")[1].strip().split()[0]
+        _, seconds, rss = run_child([*prefix, *base, "-o", str(target)])
+        tokens = json.loads((target / "manifest.json").read_text())["tokens"]
+        rows.append((label, seconds, rss, tokens))
+        shutil.rmtree(target)
+    if not skip_tiktoken:
+        me = [sys.executable, __file__, "--worker", "tiktoken", str(path), encoding, str(out / "t")]
+        res, seconds, rss = run_child(me)
+        rows.append(("tiktoken loop (encode_ordinary per line)", seconds, rss,
+                     json.loads(res)["tokens"]))  # fmt: skip
+    for label, seconds, rss, tokens in rows:
+        print(f"{label:<44} {seconds:>8.1f} {size / seconds / MB:>7.1f} {rss:>8.0f} {tokens:>14,}")
+    print(f"all cores / one core: {rows[0][1] / rows[1][1]:.2f}x")
+    if not skip_tiktoken:
+        print(f"all cores / tiktoken loop: {rows[2][1] / rows[1][1]:.2f}x")
+    shutil.rmtree(out)
+
+
+# ---------------------------------------------------------------- hf
+
+
+def hf_worker(kind: str, path: str) -> dict[str, float]:
+    import datasets
+
+    datasets.disable_progress_bars()
+    lines = [x for x in Path(path).read_text("utf-8").split("\n") if x]
+    ds = datasets.Dataset.from_dict({"text": lines})
+    gpt2 = SHARED / "tokenizers" / "gpt2"
+    if kind == "tokenizers":
+        from tokenizers import Tokenizer
+        from tokenizers.models import BPE
+        from tokenizers.pre_tokenizers import ByteLevel
+
+        tok = Tokenizer(BPE.from_file(str(gpt2 / "vocab.json"), str(gpt2 / "merges.txt")))
+        tok.pre_tokenizer = ByteLevel(add_prefix_space=False)
+
+        def fn(batch):
+            return {"input_ids": [e.ids for e in tok.encode_batch(batch["text"])]}
+    else:
+        import toklm
+        from toklm.corpus import datasets_map_fn
+
+        fn = datasets_map_fn(toklm.Tokenizer.from_pretrained(str(gpt2)))
+    start = time.perf_counter()
+    mapped = ds.map(fn, batched=True, batch_size=1000, remove_columns=["text"],
+                    keep_in_memory=True)  # fmt: skip
+    n = sum(len(x) for x in mapped["input_ids"])
+    return {"tokens": n, "seconds": time.perf_counter() - start}
+
+
+def bench_hf(path: Path) -> None:
+    size = path.stat().st_size
+    print(f"\n## datasets.map(batched=True) vs toklm, GPT-2 vocabulary, {size / MB:.0f} MB")
+    print(f"{'contender':<52} {'seconds':>8} {'MB/s':>7} {'tokens':>12}")
+    rows = []
+    for kind, label in (("tokenizers", "datasets.map + tokenizers encode_batch"),
+                        ("toklm", "datasets.map + toklm.corpus.datasets_map_fn")):  # fmt: skip
+        res, _, _ = run_child([sys.executable, __file__, "--worker", "hf", str(path), kind])
+        r = json.loads(res)
+        rows.append((label, r["seconds"], r["tokens"]))
+    out = Path(tempfile.mkdtemp(prefix="toklm-bench-corpus-"))
+    gpt2 = SHARED / "tokenizers" / "gpt2"
+    _, seconds, _ = run_child([*toklm_cli(), "tokenize", str(path), "-e", str(gpt2), "-q",
+                               "-o", str(out / "o")])  # fmt: skip
+    rows.append(("toklm tokenize (process wall time)", seconds,
+                 json.loads((out / "o" / "manifest.json").read_text())["tokens"]))  # fmt: skip
+    shutil.rmtree(out)
+    for label, seconds, tokens in rows:
+        print(f"{label:<52} {seconds:>8.1f} {size / seconds / MB:>7.1f} {tokens:>12,}")
+
+
+# ---------------------------------------------------------------- engines
+
+
+def engine_worker(engine: str, path: str, encoding: str, out: str) -> dict[str, float]:
+    from toklm.corpus import tokenize_corpus
+
+    start = time.perf_counter()
+    tokenize_corpus([path], out, encoding, engine=engine, shard_bytes=16 << 20)
+    return {"seconds": time.perf_counter() - start}
+
+
+def bench_engines(path: Path, encoding: str) -> None:
+    size = path.stat().st_size
+    print(f"\n## toklm tokenize --engine, {size / MB:.0f} MB, {encoding}, 16 MB shards")
+    print(f"{'engine':<44} {'seconds':>8} {'MB/s':>7} {'vs local':>8}")
+    out = Path(tempfile.mkdtemp(prefix="toklm-bench-corpus-"))
+    times = {}
+    for engine in ("local", "dask", "ray"):
+        res, _, _ = run_child([sys.executable, __file__, "--worker", "engine", str(path),
+                               engine, encoding, str(out / engine)])  # fmt: skip
+        times[engine] = json.loads(res)["seconds"]
+    same = all(
+        (out / e / "manifest.json").read_bytes() == (out / "local" / "manifest.json").read_bytes()
+        for e in times
+    )
+    for engine, seconds in times.items():
+        label = {"local": "local (threads)", "dask": "dask LocalCluster(2 x 1 thread)",
+                 "ray": "ray local (num_cpus=2)"}[engine]  # fmt: skip
+        print(f"{label:<44} {seconds:>8.1f} {size / seconds / MB:>7.1f} "
+              f"{times['local'] / seconds:>7.2f}x")  # fmt: skip
+    print(f"(cluster start-up included; manifests identical: {same})")
+    shutil.rmtree(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", choices=("batch", "tokenize", "hf", "engines"), action="append")
+    ap.add_argument("--size-mb", type=int, default=1024, help="tokenize: generated file size")
+    ap.add_argument("--hf-mb", type=int, default=20, help="hf: input size")
+    ap.add_argument("--engines-mb", type=int, default=100, help="engines: input size")
+    ap.add_argument("-e", "--encoding", default="cl100k_base")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-tiktoken", action="store_true", help="tokenize: no tiktoken loop")
+    ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    seed_tiktoken_cache()
+    if args.worker:
+        kind, *rest = args.worker
+        fn = {"tiktoken": tiktoken_loop, "hf": hf_worker, "engine": engine_worker}[kind]
+        print(json.dumps(fn(*rest)))
+        return
+    only = set(args.only or ("batch", "tokenize", "hf", "engines"))
+    print(f"# bench_corpus: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    if "batch" in only:
+        bench_batch(args.encoding, args.repeats)
+    made = []
+    for section, mb in (("tokenize", args.size_mb), ("hf", args.hf_mb),
+                        ("engines", args.engines_mb)):  # fmt: skip
+        if section not in only:
+            continue
+        path = Path(tempfile.gettempdir()) / f"toklm-bench-corpus-{mb}MB.txt"
+        if not path.exists():
+            make_file(path, mb * 1_000_000)
+            made.append(path)
+        if section == "tokenize":
+            bench_tokenize(path, args.encoding, args.skip_tiktoken)
+        elif section == "hf":
+            bench_hf(path)
+        else:
+            bench_engines(path, args.encoding)
+    if not args.keep:
+        for path in made:
+            path.unlink()
+    print(f"# load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
