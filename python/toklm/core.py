@@ -205,9 +205,14 @@ class Encoding:
         >>> tokens.tolist(), offsets.tolist()
         ([31373, 995, 5303], [0, 2, 3])
         """
-        texts = _text_list(text)
-        try:
+        if isinstance(text, str):
+            raise TypeError("expected a sequence of str, got a single str")
+        texts = text if type(text) is list else list(text)
+        try:  # the core checks the types as it reads the list; _text_list names a bad item
             bufs = self._core_bpe.encode_batch_flat(texts, False, set(), num_threads)
+        except TypeError:
+            _text_list(texts)  # raises, naming the item that is not a str
+            raise
         except UnicodeEncodeError:
             bufs = self._core_bpe.encode_batch_flat(_clean_texts(texts), False, set(), num_threads)
         return flat_arrays(*bufs)
