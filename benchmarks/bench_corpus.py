@@ -121,7 +121,6 @@ def tiktoken_loop(path: str, encoding: str, out: str, limit: str) -> dict[str, f
     """nanoGPT's way: encode_ordinary per document (line), ids appended, one token file; the
     first `limit` bytes of the file (whole lines)."""
     import numpy as np
-
     import tiktoken
 
     enc = tiktoken.get_encoding(encoding)
