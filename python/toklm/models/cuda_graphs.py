@@ -301,22 +301,7 @@ def graph_steps(
     runner.busy = True
     try:
         while True:
-            scores = raw
-            seen = run.tokens[:, : run.length]
-            for proc in run.processors:
-                scores = proc(seen, scores)
-            if run.scores is not None:
-                run.scores.append(scores)
-            if run.raw_logits is not None:
-                run.raw_logits.append(raw)
-            if s.do_sample:
-                nxt = sample_no_sync(torch.softmax(scores, dim=-1), run.generator)
-            else:
-                nxt = torch.argmax(scores, dim=-1)
-            if eos is not None:
-                nxt = torch.where(unfinished, nxt, pad)
-            run.tokens[:, run.length] = nxt
-            run.length += 1
+            nxt = run.next_tokens(raw, sample_no_sync, unfinished if eos is not None else None, pad)
             yield nxt
             if run.length >= s.max_length:
                 return

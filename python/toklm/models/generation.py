@@ -349,23 +349,7 @@ class _Run:
         pad = torch.tensor(s.pad if s.pad is not None else 0, device=self.device)
         while True:
             raw = logits[:, -1].to(copy=True, dtype=torch.float32)  # [B, V]
-            scores = raw
-            seen = self.tokens[:, : self.length]
-            for proc in self.processors:
-                scores = proc(seen, scores)
-            if self.scores is not None:
-                self.scores.append(scores)
-            if self.raw_logits is not None:
-                self.raw_logits.append(raw)
-            if s.do_sample:
-                probs = torch.softmax(scores, dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=self.generator).squeeze(1)
-            else:
-                nxt = torch.argmax(scores, dim=-1)
-            if eos is not None:
-                nxt = torch.where(unfinished, nxt, pad)
-            self.tokens[:, self.length] = nxt
-            self.length += 1
+            nxt = self.next_tokens(raw, _multinomial, unfinished if eos is not None else None, pad)
             yield nxt
             if eos is not None:
                 unfinished &= ~torch.isin(nxt, eos)
@@ -374,6 +358,34 @@ class _Run:
             step = make_step(cache, 1, None, self.device)
             logits, _ = model.run(nxt[:, None], self.next_position, step, keep=1)
             self.next_position = self.next_position + 1
+
+    def next_tokens(
+        self,
+        raw: torch.Tensor,
+        sample: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor],
+        unfinished: torch.Tensor | None,
+        pad: torch.Tensor,
+    ) -> torch.Tensor:
+        """One step's tokens [B] from its raw fp32 logits [B, V]: the processors, then greedy
+        or `sample(probs, generator)`; rows no longer `unfinished` get `pad`. Recorded in
+        `tokens` (and `scores` / `raw_logits` when asked for)."""
+        scores = raw
+        seen = self.tokens[:, : self.length]
+        for proc in self.processors:
+            scores = proc(seen, scores)
+        if self.scores is not None:
+            self.scores.append(scores)
+        if self.raw_logits is not None:
+            self.raw_logits.append(raw)
+        if self.settings.do_sample:
+            nxt = sample(torch.softmax(scores, dim=-1), self.generator)
+        else:
+            nxt = torch.argmax(scores, dim=-1)
+        if unfinished is not None:
+            nxt = torch.where(unfinished, nxt, pad)
+        self.tokens[:, self.length] = nxt
+        self.length += 1
+        return nxt
 
     def output(self, return_dict: bool) -> torch.Tensor | GenerateOutput:
         seqs = self.tokens[:, : self.length]
@@ -384,6 +396,10 @@ class _Run:
             tuple(self.scores) if self.scores is not None else None,
             tuple(self.raw_logits) if self.raw_logits is not None else None,
         )
+
+
+def _multinomial(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
 def decode_steps(run: _Run, use_cuda_graphs: bool, every_token: bool) -> Iterator[torch.Tensor]:
