@@ -13,9 +13,10 @@ import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["FIELDS", "Tokenized", "label_of", "tokenize"]
 
@@ -54,6 +55,8 @@ class _Vocab:
     _all: weakref.WeakKeyDictionary[Any, _Vocab] = weakref.WeakKeyDictionary()
 
     def __init__(self) -> None:
+        import numpy as np  # not at import: the page is served before numpy is needed
+
         self.entries: dict[int, Entry] = {}
         self.lengths = np.zeros(0, dtype=np.int64)
         self.fragments = np.zeros(0, dtype=bool)
@@ -72,6 +75,8 @@ class _Vocab:
 
     def learn(self, tok: Any, ids: np.ndarray) -> None:
         """Make sure every id in `ids` (ids of `tok`) is known."""
+        import numpy as np
+
         if not ids.size:
             return
         with self._lock:
@@ -182,6 +187,8 @@ def _byte_offsets(
     tok: Any, text: str, data: bytes, ids: list[int], lengths: np.ndarray
 ) -> tuple[list[int], list[int]]:
     """[start, end) byte offsets of each token in `data` (the UTF-8 of `text`)."""
+    import numpy as np
+
     encode_raw = getattr(tok, "_encode_raw", None)  # a Hugging Face tokenizer
     if int(lengths.sum()) == len(data) and (encode_raw is None or tok.decode_bytes(ids) == data):
         ends = np.cumsum(lengths)
@@ -205,6 +212,8 @@ def tokenize(tok: Any, text: str, spec: str | None = None) -> Tokenized:
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
+    import numpy as np
+
     clean = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     data = clean.encode("utf-8")
     ids = list(tok.encode_ordinary(clean))
