@@ -13,6 +13,7 @@
   var MAX_URL_TEXT = 16000;
   var limits = { max_chars: 1000000 };
   var seq = 0, inflight = null, win = null, loading = false, inputAt = 0, typingTimer = 0;
+  var fillTimer = 0, moreCtrl = null;
   // Read by the tests and the benchmark: how many views were drawn and how long they took.
   var stats = window.toklmPlayground = { drawn: 0, lastInputToDrawnMs: null, lastBreakdownMs: null, error: null };
 
@@ -85,6 +86,8 @@
   function update() {
     var my = ++seq, startedFor = inputAt;
     if (inflight) inflight.abort();
+    clearTimeout(fillTimer);
+    if (moreCtrl) moreCtrl.abort();
     inflight = new AbortController();
     var tooLongForUrl = saveState();
     var n = codePoints(text.value);
@@ -117,7 +120,7 @@
           performance.measure("toklm-input-to-drawn", { start: startedFor, end: now });
         }
         document.body.setAttribute("data-drawn", String(stats.drawn));
-        fillPanes();
+        scheduleFill();
       });
     }).catch(function (e) {
       if (e.name === "AbortError" || my !== seq) return;
@@ -126,7 +129,13 @@
     updatePremium();
   }
 
-  // Draw further windows while a column's pane is not yet full (then scrolling draws more).
+  // Once typing pauses, draw further windows while a column's pane is not yet full (then
+  // scrolling draws more).
+  function scheduleFill() {
+    clearTimeout(fillTimer);
+    fillTimer = setTimeout(fillPanes, 150);
+  }
+
   function fillPanes() {
     if (!win || win.done) return;
     var panes = view.querySelectorAll(".pieces");
@@ -139,7 +148,8 @@
     if (!win || win.done || loading) return;
     loading = true;
     var my = seq, body = { text: text.value, tokenizers: chosen(), start: win.end, max_tokens: 1000 };
-    post("/api/view", body).then(function (data) {
+    moreCtrl = new AbortController();
+    post("/api/view", body, moreCtrl.signal).then(function (data) {
       if (my !== seq) return;
       data.columns.forEach(function (c, k) {
         var column = view.querySelector('.tk[data-k="' + k + '"]');
@@ -151,8 +161,10 @@
       if (more && win.done) more.remove();
       else if (more) more.textContent = "Drawn up to byte " + win.end.toLocaleString() + " of " +
         data.bytes.toLocaleString() + ". Scroll for more.";
-      if (filling === true) requestAnimationFrame(fillPanes);
-    }).catch(function (e) { showError(e.message); }).finally(function () { loading = false; });
+      if (filling === true) scheduleFill();
+    }).catch(function (e) {
+      if (e.name !== "AbortError" && my === seq) showError(e.message);
+    }).finally(function () { loading = false; });
   }
 
   function updatePremium() {
