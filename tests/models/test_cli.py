@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from toklm.cli import main
-
-from ..conftest import shared_path
-from .conftest import neox_config, save_hf
 
 pytest.importorskip("toklm.hf")
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pythia-tiny")
-    save_hf(
-        neox_config(
-            vocab_size=50304,
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
-            initializer_range=0.5,
-            max_position_embeddings=64,
-        ),
-        path,
-    )
-    shutil.copy(shared_path("tokenizers/gpt-neox-20b/tokenizer.json"), path / "tokenizer.json")
-    return path
+def model_dir(cli_model_dir):
+    """conftest's tiny Pythia-shaped checkpoint with the GPT-NeoX tokenizer."""
+    return cli_model_dir
 
 
 def test_generate_streams_the_same_text_as_generate(model_dir, capsys):
