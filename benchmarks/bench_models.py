@@ -265,6 +265,8 @@ def bench_model(name: str, args: argparse.Namespace, bandwidth: float) -> dict[s
         {"hf": hf_first, **{f"toklm-{m}": (lambda m=m: our_first(m)) for m in args.modes}}, reps
     )
     progress({"load_first_token_s": load_first}, "load_first_token_s")
+    if args.load_only:
+        return load_report(path, loads, load_first, args)
     hf = load_hf(path)
     ours = {m: load_toklm(path, m) for m in args.modes}
     live = [hf, ours]  # dropped before the memory runs
@@ -353,6 +355,28 @@ def bench_model(name: str, args: argparse.Namespace, bandwidth: float) -> dict[s
         }
     report(results)
     return results
+
+
+def load_report(
+    path: Path, loads: dict[str, float], first: dict[str, float], args: argparse.Namespace
+) -> dict[str, Any]:
+    """--load-only: the load columns (and peak memory of a short run) as a table."""
+    peak = {}
+    if not args.skip_memory:
+        peak = {
+            "hf": peak_memory(path, "hf", "fp32", args.threads, 16, 32),
+            **{
+                f"toklm-{m}": peak_memory(path, "toklm", m, args.threads, 16, 32)
+                for m in args.modes
+            },
+        }
+    print("| engine | load s | load + 1st token s | peak MiB (load, 16-token prompt, 32 new) |")
+    print("|---|---|---|---|")
+    for k in loads:
+        ratio = "" if k == "hf" else f" ({loads['hf'] / loads[k]:.2f}x)"
+        mem = f"{peak[k]:.0f}" if k in peak else "-"
+        print(f"| {k} | {loads[k]:.3f}{ratio} | {first[k]:.3f} | {mem} |", flush=True)
+    return {"load_s": loads, "load_first_token_s": first, "peak_mib": peak}
 
 
 def accuracy(name: str, args: argparse.Namespace) -> None:
@@ -444,6 +468,12 @@ def main() -> None:
     p.add_argument("--prompt", type=int, default=512)
     p.add_argument("--quick", action="store_true", help="2 repeats, 32 new tokens")
     p.add_argument("--skip-memory", action="store_true")
+    p.add_argument(
+        "--load-only",
+        action="store_true",
+        help="only the load columns (a quantized mode's first load writes its converted-weights "
+        "cache; the best of --repeats is a load from that cache)",
+    )
     p.add_argument(
         "--accuracy",
         action="store_true",

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from typing import Any
 
 from toklm.cli import CliError
 from toklm.cli._resolve import DEFAULT_ENCODING, resolve_model, resolve_tokenizer
+from toklm.cli.decode_stream import IdReader, write_decoding
 from toklm.cli.encode_stream import EncodeOptions, write_encoding
 from toklm.economics.measure import measure, tokenizer_label
 from toklm.economics.render import write_json
-from toklm.economics.textio import DecodeReport, Source, iter_text
+from toklm.economics.textio import DecodeReport, Source
 
 
 def add_tokenizer_options(p: argparse.ArgumentParser) -> None:
@@ -132,11 +132,6 @@ def print_notes(reads: list[tuple[str, DecodeReport]]) -> None:
             print(f"toklm: note: {note}", file=sys.stderr)
 
 
-def _read_all(source: Source, errors: str) -> tuple[str, DecodeReport]:
-    read = DecodeReport()
-    return "".join(iter_text(source, errors=errors, report=read)), read
-
-
 def _encode(args: argparse.Namespace) -> int:
     tok = tokenizer_from_args(args)
     source = text_source(args)
@@ -153,47 +148,10 @@ def _encode(args: argparse.Namespace) -> int:
     return 0
 
 
-_ID_SEPARATORS = re.compile(r"[\s,\[\]]+")
-
-
-def _parse_ids(words: list[str], where: str) -> list[int]:
-    ids = []
-    for n, word in enumerate(w for w in _ID_SEPARATORS.split(" ".join(words)) if w):
-        if not word.isdigit() or not word.isascii():
-            raise CliError(f"not a token id: {word!r} ({where}, item {n + 1})")
-        ids.append(int(word))
-    return ids
-
-
 def _decode(args: argparse.Namespace) -> int:
     tok = tokenizer_from_args(args)
-    if args.ids:
-        ids = _parse_ids(args.ids, "arguments")
-    else:
-        text, _ = _read_all(Source.stdin(), "strict")
-        ids = _parse_ids([text], "stdin")
-    try:
-        data = tok.decode_bytes(ids)
-    except KeyError as e:
-        msg = e.args[0] if e.args else e
-        raise CliError(f"{msg} (encoding {tokenizer_label(tok)}, n_vocab {tok.n_vocab})") from None
-    if args.bytes:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return 0
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        text = data.decode("utf-8", "replace")
-        print(
-            f"toklm: note: the tokens are not valid UTF-8 (first at byte {e.start}: {e.reason}); "
-            "shown with U+FFFD in place of invalid bytes (--bytes writes the raw bytes)",
-            file=sys.stderr,
-        )
-    if args.json:
-        write_json({"encoding": tokenizer_label(tok), "tokens": len(ids), "text": text})
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    reader = IdReader(words=args.ids) if args.ids else IdReader(stream=sys.stdin.buffer)
+    write_decoding(tok, reader, raw=args.bytes, as_json=args.json)
     return 0
 
 

@@ -23,7 +23,9 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["DecodeReport", "InputError", "Source", "find_token_boundary", "iter_text"]
+__all__ = [
+    "DecodeReport", "InputError", "Source", "find_token_boundary", "incomplete_tail", "iter_text",
+]  # fmt: skip
 
 DEFAULT_BLOCK_BYTES = 1 << 20
 
@@ -169,7 +171,7 @@ codecs.register_error("toklm-record-replace", _record_and_replace)
 _SEQUENCE_LENGTH = {**dict.fromkeys(range(0x18, 0x1C), 2), 0x1C: 3, 0x1D: 3, 0x1E: 4}
 
 
-def _incomplete_tail(data: bytes) -> int:
+def incomplete_tail(data: bytes) -> int:
     """How many bytes at the end of `data` start a UTF-8 sequence that the next block completes."""
     n = len(data)
     for back in range(1, min(4, n) + 1):
@@ -321,7 +323,7 @@ def iter_text(
             on_bytes(len(raw))
         report.bytes += len(raw)
         block = carry_bytes + raw
-        keep = _incomplete_tail(block)
+        keep = incomplete_tail(block)
         block, carry_bytes = (block[:-keep], block[-keep:]) if keep else (block, b"")
         text = _decode_block(block, source.label, errors, loc, report)
         report.newlines += loc.advance(block)

@@ -193,8 +193,11 @@ class CausalLM(nn.Module):
         model.finish_loading()
         if quantize is not None:
             from .quant import quantize as quantize_weights
+            from .quant_cache import quantize_cached
 
-            quantize_weights(model, quantize)
+            quantize_cached(
+                model, quantize, directory, weight_files(directory), torch_dtype, quantize_weights
+            )
         gen_path = directory / "generation_config.json"
         gen = read_json(gen_path) if gen_path.is_file() else None
         model.generation_defaults = GenerationDefaults.from_configs(raw, gen)

@@ -13,6 +13,10 @@ faster than torch's bf16 matmul. Elsewhere it falls back to torch's bf16 `F.line
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,25 +37,42 @@ def _bf16_ceil(x: torch.Tensor) -> torch.Tensor:
     return torch.where(b >= x, b, up.float())
 
 
-class Int8Linear(nn.Module):
-    """A `Linear` whose weight is int8 [out, in] with fp32 per-row scales [out]."""
+def int8_weights(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(int8 weight [out, in], fp32 scale [out]) of a float weight [out, in] (module docstring).
 
-    def __init__(self, linear: Linear) -> None:
+    >>> q, scale = int8_weights(torch.tensor([[1.0, -0.5], [0.0, 2.0]]))
+    >>> q.tolist(), scale.tolist()
+    ([[126, -63], [0, 126]], [0.0079345703125, 0.015869140625])
+    """
+    w = weight.detach()
+    if w.dtype != torch.float32:
+        w = w.float()
+    lo, hi = torch.aminmax(w, dim=1)
+    scale = _bf16_ceil(torch.maximum(-lo, hi).clamp_(min=1e-30) / 127)  # [out]
+    # |w / scale| <= 127 because scale was rounded up; few passes: loading time matters.
+    q = torch.empty(w.shape, dtype=torch.int8, device=w.device)
+    q.copy_((w * (1.0 / scale)[:, None]).round_())
+    return q, scale
+
+
+class Int8Linear(nn.Module):
+    """A `Linear` whose weight is int8 [out, in] with fp32 per-row scales [out].
+
+    `Int8Linear(linear)` quantizes; `Int8Linear(linear, (q, scale))` takes weights quantized
+    before (the converted-weights cache).
+    """
+
+    def __init__(
+        self, linear: Linear, converted: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> None:
         super().__init__()
-        w = linear.weight.detach()  # [out, in]
-        if w.dtype != torch.float32:
-            w = w.float()
-        lo, hi = torch.aminmax(w, dim=1)
-        scale = _bf16_ceil(torch.maximum(-lo, hi).clamp_(min=1e-30) / 127)  # [out]
-        # |w / scale| <= 127 because scale was rounded up; few passes: loading time matters.
-        q = torch.empty(w.shape, dtype=torch.int8, device=w.device)
-        q.copy_((w * (1.0 / scale)[:, None]).round_())
+        q, scale = converted if converted is not None else int8_weights(linear.weight)
         self.weight = nn.Parameter(q, requires_grad=False)
         self.scale = nn.Parameter(scale, requires_grad=False)
         self.scale_bf16 = scale.to(torch.bfloat16)
         self.bias = linear.bias
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.use_kernel = w.device.type == "cpu" and self.in_features % _KERNEL_K_MULTIPLE == 0
+        self.use_kernel = q.device.type == "cpu" and self.in_features % _KERNEL_K_MULTIPLE == 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
@@ -83,14 +104,33 @@ def _fbgemm_half_available() -> bool:
     return True
 
 
-class Bf16Linear(nn.Module):
-    """A `Linear` with bf16-rounded weights and fp32 activations (see the module docstring)."""
+# fbgemm's fp16 packing slows down per weight as matrices grow (8 ns/weight at 2k rows, 30 at 50k
+# on the project's VM): big layers (the LM head) are packed in blocks of rows, concurrently.
+_PACK_ROWS = 2048
 
-    def __init__(self, linear: Linear, use_fbgemm: bool) -> None:
+
+def _pack_fp16(wf: torch.Tensor, bias: torch.Tensor | None) -> Any:
+    return torch.ops.quantized.linear_prepack_fp16(wf.contiguous(), bias)
+
+
+class Bf16Linear(nn.Module):
+    """A `Linear` with bf16-rounded weights and fp32 activations (see the module docstring).
+
+    `Bf16Linear(linear, use_fbgemm)` rounds the weight; `converted=` takes it rounded before
+    (the converted-weights cache). `pool` packs the row blocks of a big layer concurrently.
+    """
+
+    def __init__(
+        self,
+        linear: Linear,
+        use_fbgemm: bool,
+        converted: torch.Tensor | None = None,
+        pool: Executor | None = None,
+    ) -> None:
         super().__init__()
-        w = linear.weight.detach().to(torch.bfloat16)  # [out, in]
+        w = converted if converted is not None else linear.weight.detach().to(torch.bfloat16)
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.packed = None
+        self.packed: list[Any] | None = None
         self.weight: torch.Tensor | None = None
         self.bias = linear.bias
         if w.device.type == "cpu" and w.numel() < _SMALL_LAYER:
@@ -98,17 +138,32 @@ class Bf16Linear(nn.Module):
             # fp32 (the same fp32 arithmetic, a few KB more).
             self.weight = w.float()
         elif use_fbgemm and w.device.type == "cpu":
-            wf = w.float()  # the bf16 values, exactly
-            lo, hi = torch.aminmax(wf)
+            lo, hi = torch.aminmax(w)
             if max(-float(lo), float(hi)) <= _FP16_MAX:  # every such bf16 value is an fp16 value
                 bias = None if linear.bias is None else linear.bias.detach().float()
-                self.packed = torch.ops.quantized.linear_prepack_fp16(wf, bias)
+                self.packed = self._pack(w, bias, pool)
         if self.packed is None and self.weight is None:
             self.weight = w.contiguous()
+        self.bf16_weight: torch.Tensor | None = w  # for the cache; dropped once packed
+
+    @staticmethod
+    def _pack(w: torch.Tensor, bias: torch.Tensor | None, pool: Executor | None) -> list[Any]:
+        blocks = [(i, min(i + _PACK_ROWS, w.shape[0])) for i in range(0, w.shape[0], _PACK_ROWS)]
+
+        def pack(block: tuple[int, int]) -> Any:
+            a, b = block
+            return _pack_fp16(w[a:b].float(), None if bias is None else bias[a:b])
+
+        if pool is None or len(blocks) == 1:
+            return [pack(b) for b in blocks]
+        return list(pool.map(pack, blocks))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.packed is not None:  # fp32 in, fp32 out, bias included
-            return torch.ops.quantized.linear_dynamic_fp16(x.float(), self.packed).to(x.dtype)
+            xf = x.float()
+            outs = [torch.ops.quantized.linear_dynamic_fp16(xf, p) for p in self.packed]
+            y = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
+            return y.to(x.dtype)
         assert self.weight is not None
         if self.weight.dtype == torch.float32:
             return F.linear(x.float(), self.weight, self.bias).to(x.dtype)
@@ -120,9 +175,21 @@ class Bf16Linear(nn.Module):
         return size * self.in_features * self.out_features
 
 
-def quantize(model: nn.Module, mode: str) -> nn.Module:
+def quantize(
+    model: nn.Module,
+    mode: str,
+    converted: dict[str, Any] | None = None,
+    *,
+    on_converted: Callable[[str, nn.Module], None] | None = None,
+) -> nn.Module:
     """Replace every `Linear` in `model` (the LM head included), in place, by an `Int8Linear`
     (mode "int8") or a `Bf16Linear` (mode "bf16").
+
+    `converted` maps a Linear's module name to its converted weights (int8: (q, scale); bf16:
+    the bf16 weight), from the converted-weights cache (`quant_cache`): no conversion then.
+    `on_converted(name, new_module)` sees each layer once converted (the cache writer).
+    Layers are converted on a few threads (torch releases the GIL), a few layers at a time, so
+    the extra memory in flight stays a few layers' worth.
 
     >>> quantize(model, "int8")  # doctest: +SKIP
     """
@@ -135,10 +202,33 @@ def quantize(model: nn.Module, mode: str) -> nn.Module:
         for m in model.modules()
         if not isinstance(m, Linear) and isinstance(getattr(m, "weight", None), torch.Tensor)
     }
-    for module in list(model.modules()):
-        for child_name, child in list(module.named_children()):
-            if isinstance(child, Linear):
-                new = Int8Linear(child) if mode == "int8" else Bf16Linear(child, fbgemm)
+    linears = [
+        (module, child_name, child, f"{prefix}.{child_name}" if prefix else child_name)
+        for prefix, module in model.named_modules()
+        for child_name, child in module.named_children()
+        if isinstance(child, Linear)
+    ]
+    threads = max(1, min(4, torch.get_num_threads()))
+    with ThreadPoolExecutor(threads) as pool, ThreadPoolExecutor(threads) as blocks:
+
+        def convert(item: tuple[nn.Module, str, Linear, str]) -> nn.Module:
+            _, _, child, name = item
+            done = None if converted is None else converted[name]
+            if mode == "int8":
+                return Int8Linear(child, done)
+            return Bf16Linear(child, fbgemm, done, pool=blocks)
+
+        for start in range(0, len(linears), threads):  # a window at a time: bounded memory
+            window = linears[start : start + threads]
+            for (module, child_name, child, name), new in zip(
+                window, pool.map(convert, window), strict=True
+            ):
+                if on_converted is not None:
+                    on_converted(name, new)
+                if isinstance(new, Bf16Linear) and new.packed is not None:
+                    if converted is not None:
+                        release_tensor(new.bf16_weight)  # mapped pages of the cache file
+                    new.bf16_weight = None  # the packed copy is what runs
                 setattr(module, child_name, new)
                 if child.weight.data_ptr() not in kept:
                     release_tensor(child.weight)  # mapped file pages of the float weight
