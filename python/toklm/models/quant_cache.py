@@ -114,7 +114,7 @@ class _Writer:
 
     def __init__(self, path: Path, layout: dict[str, Any], meta: dict[str, str]) -> None:
         header: dict[str, Any] = {"__metadata__": meta}
-        offset = 0
+        offset = end = 0
         self.offsets: dict[str, int] = {}
         for name, (dtype, shape) in layout.items():
             size = torch.empty((), dtype=dtype).element_size()
@@ -126,6 +126,7 @@ class _Writer:
                 "data_offsets": [offset, offset + size],
             }
             self.offsets[name] = offset
+            end = offset + size  # the data ends with the last tensor (readers check that)
             offset += -(-size // _ALIGN) * _ALIGN  # aligned starts for every dtype
         raw = json.dumps(header, separators=(",", ":")).encode()
         raw += b" " * (-(len(raw) + 8) % _ALIGN)
@@ -135,7 +136,7 @@ class _Writer:
         self.tmp = Path(tmp)
         self.file: IO[bytes] = os.fdopen(fd, "wb")
         self.file.write(struct.pack("<Q", len(raw)) + raw)
-        self.file.truncate(self.data_start + offset)
+        self.file.truncate(self.data_start + end)
 
     def put(self, name: str, tensor: torch.Tensor) -> None:
         data = tensor.detach().contiguous().cpu().view(torch.uint8).reshape(-1).numpy()
