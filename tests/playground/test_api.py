@@ -301,3 +301,30 @@ def test_errors_are_json(client) -> None:
     r = client.get("/api/tokenize")
     assert r.status_code == 405 and "error" in r.json()
     assert json.loads(client.post("/api/view", content=b"").text)["error"].startswith("malformed")
+
+
+def test_hub_cache_repos_are_offered_and_load_offline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, neox_path: str
+) -> None:
+    """A repo in the Hugging Face hub cache is offered as hf:ORG/NAME and loads from there."""
+    import shutil
+
+    from starlette.testclient import TestClient
+    from toklm.playground.catalog import Catalog
+
+    commit = "0" * 40
+    snapshot = tmp_path / "models--EleutherAI--gpt-neox-20b" / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    shutil.copy(f"{neox_path}/tokenizer.json", snapshot / "tokenizer.json")
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    client = TestClient(create_app(Catalog()), base_url="http://127.0.0.1")
+    ids = [c["id"] for c in client.get("/api/tokenizers").json()["tokenizers"]]
+    assert "hf:EleutherAI/gpt-neox-20b" in ids
+    body = {"text": KOREAN, "tokenizers": ["hf:EleutherAI/gpt-neox-20b"]}
+    rec = client.post("/api/tokenize", json=body).json()["tokenizers"][0]
+    tokenizers = pytest.importorskip("tokenizers")
+    ref = tokenizers.Tokenizer.from_file(f"{neox_path}/tokenizer.json")
+    assert rec["ids"] == ref.encode(KOREAN, add_special_tokens=False).ids
+    assert rec["name"] == "EleutherAI/gpt-neox-20b"

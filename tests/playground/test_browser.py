@@ -138,6 +138,19 @@ def test_cost_and_premium(browser: Any, server: str) -> None:
     assert len(table) == 2 and all(e.text.endswith("×") for e in table)
     assert "m=gpt-4o" in d.current_url and "l=ko" in d.current_url
 
+    # A pasted pair of one's own.
+    Select(d.find_element(By.ID, "lang")).select_by_value("own")
+    d.find_element(By.ID, "own-en").send_keys("Hello world")
+    d.find_element(By.ID, "own-other").send_keys("안녕하세요 세계")
+    own = toklm.get_encoding("gpt2").encode("안녕하세요 세계")
+    wait_for(
+        lambda: (
+            f"{len(own)}" in d.find_element(By.ID, "premium").text
+            and "your text" in d.find_element(By.ID, "premium").text
+        ),
+        "the pasted pair's premium",
+    )
+
 
 def test_errors_are_shown_in_the_page(browser: Any, server: str) -> None:
     from selenium.webdriver.common.by import By
