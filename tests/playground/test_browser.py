@@ -86,6 +86,9 @@ def test_type_choose_count_hover(browser: Any, server: str, artefacts: Any) -> N
     assert "hl" in token.get_attribute("class")
     info = column.find_element(By.CSS_SELECTOR, ".hover").text
     assert f"id {gpt2_ids[6]}" in info and "part of 하" in info
+    # The other columns outline the tokens over the same bytes: 하 is in o200k's 녕하세요.
+    same = d.find_elements(By.CSS_SELECTOR, '.tk[data-k="2"] .pieces .hl2')
+    assert [e.text for e in same] == ["녕하세요"]
     # ...and the other way: hovering an id lights its token.
     o200k = d.find_element(By.CSS_SELECTOR, '.tk[data-k="2"]')
     ActionChains(d).move_to_element(

@@ -95,6 +95,8 @@ class Cell:
     fragment: bool
     differs: bool
     title: str
+    start: int = 0  # UTF-8 byte offsets of the token in the text
+    end: int = 0
 
     @property
     def text(self) -> str:
@@ -125,8 +127,9 @@ def cell(t: Tokenized, k: int, data: bytes, differs: bool = False) -> Cell:
     if t.fragment(k):
         part = _whole_chars(data, start, end) if end > start else ""
         title = f"{where} · part of {part}" if part else where
-        return Cell(k, token_id, split_fragment(piece), True, differs, title)
-    return Cell(k, token_id, [(shown_text(piece.decode("utf-8")), False)], False, differs, where)
+        return Cell(k, token_id, split_fragment(piece), True, differs, title, start, end)
+    parts = [(shown_text(piece.decode("utf-8")), False)]
+    return Cell(k, token_id, parts, False, differs, where, start, end)
 
 
 @dataclass(frozen=True)

@@ -38,15 +38,20 @@ def _attr(text: str) -> str:
 
 
 def cell_html(c: Cell) -> str:
-    """One token: a coloured span; parts of characters as <b>hex bytes</b>.
+    """One token: a coloured span; parts of characters as <b>hex bytes</b>; its byte offsets in
+    data-s and data-e (to light the same text in the other columns).
 
     >>> from toklm.playground.pieces import Cell
-    >>> cell_html(Cell(3, 168, [("ec 95", True)], True, False, "token 3 · id 168"))
-    '<span class="t c3 f" data-i="3" title="token 3 · id 168"><b>ec 95</b></span>'
+    >>> html = cell_html(Cell(3, 168, [("ec 95", True)], True, False, "token 3 · id 168", 0, 2))
+    >>> html.split(" title=")[0], html.split(">", 1)[1]
+    ('<span class="t c3 f" data-i="3" data-s="0" data-e="2"', '<b>ec 95</b></span>')
     """
     cls = f"t c{c.index % N_COLOURS}" + (" f" if c.fragment else "") + (" d" if c.differs else "")
     inner = "".join(f"<b>{_esc(p)}</b>" if is_bytes else _esc(p) for p, is_bytes in c.parts)
-    return f'<span class="{cls}" data-i="{c.index}" title="{_attr(c.title)}">{inner}</span>'
+    return (
+        f'<span class="{cls}" data-i="{c.index}" data-s="{c.start}" data-e="{c.end}" '
+        f'title="{_attr(c.title)}">{inner}</span>'
+    )
 
 
 def ids_html(cells: Sequence[Cell]) -> str:

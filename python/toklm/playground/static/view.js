@@ -1,4 +1,5 @@
-// Hover on a token or an id: highlight both, and name the token under the column.
+// Hover on a token or an id: highlight both, name the token under the column, and outline the
+// tokens of the other columns that cover the same bytes of the text.
 // Shared by the playground page and notebooks (toklm.show); installs one listener per page.
 (function () {
   if (window.__toklmView) return;
@@ -13,7 +14,7 @@
     }
   }
   function light(el) {
-    lit.forEach(function (x) { x.classList.remove("hl"); });
+    lit.forEach(function (x) { x.classList.remove("hl"); x.classList.remove("hl2"); });
     lit = [];
     if (!el) return;
     var column = el.closest(".tk");
@@ -24,6 +25,16 @@
     var token = column.querySelector('.pieces [data-i="' + i + '"]');
     var info = column.querySelector(".hover");
     if (info && token) info.textContent = token.title;
+    var view = column.closest(".toklm-view");
+    if (!token || !view) return;
+    var s = +token.getAttribute("data-s"), e = +token.getAttribute("data-e");
+    Array.prototype.forEach.call(view.querySelectorAll(".tk"), function (other) {
+      if (other === column) return;
+      Array.prototype.forEach.call(other.querySelectorAll(".pieces [data-s]"), function (t) {
+        var ts = +t.getAttribute("data-s"), te = +t.getAttribute("data-e");
+        if (ts < e && te > s || ts === s && te === e) { t.classList.add("hl2"); lit.push(t); }
+      });
+    });
   }
   document.addEventListener("mouseover", function (e) {
     var el = e.target.closest && e.target.closest(".toklm-view [data-i]");
