@@ -45,45 +45,26 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_models import quiet_transformers, weight_bytes_per_token  # noqa: E402
+from bench_models import CONFIGS, quiet_transformers, weight_bytes_per_token  # noqa: E402
 
-NEOX = dict(rotary_pct=0.25, max_position_embeddings=2048, bos_token_id=0, eos_token_id=0)
+_, PYTHIA_410M = CONFIGS["pythia-410m"]
 MODELS: dict[str, tuple[str, dict[str, Any]]] = {
-    "gpt2-124m": ("gpt2", dict(vocab_size=50257, n_embd=768, n_layer=12, n_head=12)),
-    "pythia-410m": (
-        "gpt_neox",
-        dict(
-            vocab_size=50304,
-            hidden_size=1024,
-            num_hidden_layers=24,
-            num_attention_heads=16,
-            intermediate_size=4096,
-            **NEOX,
-        ),
-    ),
-    "pythia-1.4b": (
-        "gpt_neox",
-        dict(
-            vocab_size=50304,
-            hidden_size=2048,
-            num_hidden_layers=24,
-            num_attention_heads=16,
-            intermediate_size=8192,
-            **NEOX,
-        ),
-    ),
+    "gpt2-124m": CONFIGS["gpt2-124m"],
+    "pythia-410m": CONFIGS["pythia-410m"],
+    "pythia-1.4b": ("gpt_neox", dict(PYTHIA_410M, hidden_size=2048, intermediate_size=8192)),
 }
 SMALL: dict[str, tuple[str, dict[str, Any]]] = {
     "gpt2-tiny": ("gpt2", dict(vocab_size=1000, n_embd=64, n_layer=2, n_head=2, n_positions=256)),
     "neox-tiny": (
         "gpt_neox",
         dict(
+            PYTHIA_410M,
             vocab_size=1000,
             hidden_size=64,
             num_hidden_layers=2,
             num_attention_heads=4,
             intermediate_size=256,
-            **dict(NEOX, max_position_embeddings=256),
+            max_position_embeddings=256,
         ),
     ),
 }
