@@ -110,6 +110,31 @@ def test_client_disconnect_mid_stream_frees_its_row(long_dir):
         assert s.http.get("/health").status_code == 200
 
 
+def test_client_gone_during_a_non_streamed_request_frees_its_row(long_dir):
+    with running_server(long_dir, max_batch=2) as s:
+        engine = s.service.engine
+        body = {"model": "tiny", "prompt": "Once upon", "max_tokens": 4000, "ignore_eos": True}
+        with pytest.raises(httpx.TimeoutException):
+            httpx.post(f"{s.url}/v1/completions", json=body, timeout=0.5)
+        deadline = time.monotonic() + 10
+        while (engine.running or engine.queue_depth) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine.running == 0 and s.service.metrics.generation_tokens < 4000
+
+
+def test_max_model_len_bounds_the_cache_and_the_prompt(long_dir):
+    with running_server(long_dir, max_model_len=32) as s:
+        assert s.service.engine.cache.k.shape[3] == 32
+        r = s.http.post("/v1/completions", json={"model": "tiny", "prompt": [5] * 40})
+        assert r.status_code == 400
+        assert "40 tokens" in error(r) and "context is 32" in error(r)
+        out = s.client.completions.create(
+            model="tiny", prompt=[5] * 30, max_tokens=100, temperature=0,
+            extra_body={"ignore_eos": True},
+        )  # fmt: skip
+        assert out.usage.completion_tokens == 2
+
+
 def test_full_queue_gets_429(long_dir):
     import threading
 

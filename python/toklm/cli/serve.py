@@ -33,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-queue", type=int, default=64, metavar="N", help="waiting requests before 429"
     )
     p.add_argument("--max-tokens", type=int, metavar="N", help="cap on a request's max_tokens")
+    p.add_argument(
+        "--max-model-len",
+        type=int,
+        metavar="N",
+        help="positions per sequence, prompt plus output (default: the model's context); the "
+        "KV cache holds --max-batch rows of it",
+    )
     p.add_argument("--chat-template", metavar="FILE", help="a Jinja chat template file")
     p.add_argument(
         "--served-model-name", metavar="NAME", help="the model name clients use (default -m)"
@@ -50,6 +57,7 @@ def run_serve(args: argparse.Namespace) -> int:
         ("--max-batch", args.max_batch, 1),
         ("--max-queue", args.max_queue, 0),
         ("--max-tokens", args.max_tokens, 1),
+        ("--max-model-len", args.max_model_len, 2),
         ("--port", args.port, 0),
     ):
         if value is not None and value < low:
@@ -66,16 +74,22 @@ def run_serve(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         max_tokens=args.max_tokens,
         chat_template=args.chat_template,
+        max_model_len=args.max_model_len,
     )
     try:
         svc = ModelService(model, config, tokenizer)
     except ChatTemplateError as e:
         raise CliError(str(e)) from e
+    except ValueError as e:
+        raise CliError(f"--max-model-len: {e}") from e
+    cache = svc.engine.cache
+    cache_mib = (cache.k.numel() + cache.v.numel()) * cache.k.element_size() / 2**20
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
         print(f"toklm: warning: listening on {args.host} without --api-key", file=sys.stderr)
     print(
         f"toklm: serving {config.model_name!r} on http://{args.host}:{args.port}/v1 "
-        f"(batch {args.max_batch}, queue {args.max_queue})",
+        f"(batch {args.max_batch}, queue {args.max_queue}, {svc.context} positions per "
+        f"sequence, KV cache {cache_mib:.0f} MiB)",
         file=sys.stderr,
     )
     run_server(svc, args.host, args.port)

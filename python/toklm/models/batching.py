@@ -116,6 +116,7 @@ class BatchEngine:
         *,
         max_batch: int = 16,
         max_queue: int = 64,
+        max_length: int | None = None,
         on_step: Callable[[int], None] | None = None,
     ) -> None:
         if max_batch < 1:
@@ -124,7 +125,12 @@ class BatchEngine:
             raise ValueError(f"max_queue must be non-negative, got {max_queue}")
         self.model, self.max_batch, self.max_queue = model, max_batch, max_queue
         self.device = model.device
-        self.cache = model.new_cache(max_batch, model.config.max_positions)
+        context = model.config.max_positions
+        if max_length is not None and not 0 < max_length <= context:
+            raise ValueError(f"max_length must be in 1..{context} (the model's context)")
+        # Positions per row, prompt plus generated: the cache holds max_batch rows of it.
+        self.max_length = max_length or context
+        self.cache = model.new_cache(max_batch, self.max_length)
         # Masked-out keys are still multiplied by 0 in attention: uninitialised memory could hold
         # NaN, which would survive that (0 * NaN). Stale values of earlier requests are finite.
         self.cache.k.zero_()
@@ -156,6 +162,11 @@ class BatchEngine:
             kwargs.update(temperature=p.temperature, top_k=p.top_k, top_p=p.top_p, min_p=p.min_p)
         settings = resolve_settings(model, ids.shape[1], kwargs)
         model.check_ids(ids, settings.max_length)
+        if settings.max_length > self.max_length:
+            raise ValueError(
+                f"the prompt ({ids.shape[1]} tokens) plus max_new_tokens ({p.max_new_tokens}) "
+                f"is {settings.max_length} positions; this engine holds {self.max_length}"
+            )
         if p.logprobs is not None and not 0 <= p.logprobs <= 20:
             raise ValueError(f"logprobs must be in 0..20, got {p.logprobs}")
         stops = settings.eos if p.stop_token_ids is None else list(p.stop_token_ids)

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .completions import chat_completion, completion
 from .engine import ApiError
+from .metrics import Metrics
 from .protocol import (
     ChatRequest,
     CompletionRequest,
@@ -28,11 +29,13 @@ from .protocol import (
 from .service import ModelService
 
 
-class BodyLimit:
-    """Answer 413 to a request body over `limit` bytes (declared or streamed)."""
+class Guard:
+    """Pure ASGI middleware (Starlette's BaseHTTPMiddleware would hide client disconnects from
+    the routes): answers 413 to a body over `limit` bytes (declared or streamed) and counts
+    requests by route and status for /metrics."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, metrics: Metrics) -> None:
+        self.app, self.limit, self.metrics = app, limit, metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,8 +45,10 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await JSONResponse(error.body(), 413)(scope, receive, send)
+            self.metrics.count_request("other", 413)
             return
         seen = 0
+        status = [500]
 
         async def limited() -> Message:
             nonlocal seen
@@ -53,7 +58,16 @@ class BodyLimit:
                 raise ApiError(413, error.message)
             return message
 
-        await self.app(scope, limited, send)
+        async def watched(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, limited, watched)
+        finally:
+            route = getattr(scope.get("route"), "path", "other")
+            self.metrics.count_request(route, status[0])
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -105,14 +119,6 @@ def create_app(svc: ModelService) -> ASGIApp:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(ApiError(400, _validation_message(exc)).body(), 400)
-
-    @app.middleware("http")
-    async def count(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "other")
-        svc.metrics.count_request(path, response.status_code)
-        return response
 
     async def answer(result: Any) -> Response:
         if isinstance(result, dict):
@@ -224,7 +230,7 @@ def create_app(svc: ModelService) -> ASGIApp:
             raise ApiError(400, str(e), "tokens") from e
         return {"prompt": text}
 
-    return BodyLimit(app, svc.config.max_body_bytes)
+    return Guard(app, svc.config.max_body_bytes, svc.metrics)
 
 
 def _embed(svc: ModelService, prompts: list[list[int]]) -> list[torch.Tensor]:

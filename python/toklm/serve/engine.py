@@ -175,13 +175,19 @@ class Generation:
         """Each choice's text as the engine produces tokens. Leaving early (client gone,
         consumer cancelled) cancels what is still running, which frees its rows."""
         left = len(self.requests)
+        checked = time.perf_counter()
         try:
             while left:
+                index, event = -1, None
                 try:
                     index, event = await asyncio.wait_for(self.queue.get(), 1.0)
                 except TimeoutError:
-                    if disconnected is not None and await disconnected():
+                    pass
+                if disconnected is not None and time.perf_counter() - checked >= 1.0:
+                    checked = time.perf_counter()
+                    if await disconnected():  # a non-streamed request's client went away
                         return
+                if event is None:
                     continue
                 state, req = self.texts[index], self.requests[index]
                 if state.done:

@@ -25,6 +25,7 @@ class ServeConfig:
     max_tokens: int | None = None  # cap on max_tokens; None = the context
     chat_template: str | None = None  # a template file overriding the checkpoint's
     max_body_bytes: int = 4 << 20
+    max_model_len: int | None = None  # positions per sequence (KV cache size); None = context
 
 
 class ModelService:
@@ -33,8 +34,13 @@ class ModelService:
     def __init__(self, model: Any, config: ServeConfig, tokenizer: Any = None) -> None:
         self.model, self.config = model, config
         self.tokenizer = tokenizer if tokenizer is not None else model.tokenizer
-        self.context = model.config.max_positions
-        self.engine = BatchEngine(model, max_batch=config.max_batch, max_queue=config.max_queue)
+        self.engine = BatchEngine(
+            model,
+            max_batch=config.max_batch,
+            max_queue=config.max_queue,
+            max_length=config.max_model_len,
+        )
+        self.context = self.engine.max_length
         self.metrics = Metrics(
             {
                 "toklm_queue_depth": ("Requests waiting for a batch row.", self._queue_depth),
