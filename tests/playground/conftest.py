@@ -38,6 +38,22 @@ def missing(what: str) -> None:
     pytest.skip(what)
 
 
+def require(module: str) -> Any:
+    """Import `module`; without it skip, or fail under CI=true (`make install-test` has it)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        missing(f"{module} is not installed (pip install -e '.[test,web]')")
+
+
+@pytest.fixture(scope="session")
+def web() -> None:
+    """The web stack is installed (uvicorn; starlette is checked on import above)."""
+    require("uvicorn")
+
+
 @pytest.fixture(scope="session")
 def neox_path() -> str:
     return str(shared_path(NEOX))
@@ -58,7 +74,7 @@ def client(catalog: Catalog) -> TestClient:
 @pytest.fixture(scope="module")
 def server(catalog: Catalog) -> Iterator[str]:
     """A real uvicorn server in a thread, on a free loopback port; yields its URL."""
-    uvicorn = pytest.importorskip("uvicorn")
+    uvicorn = require("uvicorn")
     from toklm.playground.server import bind, url_of
 
     sock = bind("127.0.0.1", 0)

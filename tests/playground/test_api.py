@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from toklm.playground.app import create_app
 
 from tests.cli.runner import KOREAN
+from tests.playground.conftest import require
 
 ENCODINGS = ["gpt2", "cl100k_base", "o200k_base"]
 TEXTS = [KOREAN, "Hello world, we are Gmarket. 🎉", "", "  \n\tline two\r\n", "👨‍👩‍👧 é"]
@@ -61,7 +62,7 @@ def test_issue_counts(client) -> None:
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_tokenize_matches_hf_tokenizers(client, neox_path: str, text: str) -> None:
-    tokenizers = pytest.importorskip("tokenizers")
+    tokenizers = require("tokenizers")
     ref = tokenizers.Tokenizer.from_file(f"{neox_path}/tokenizer.json")
     r = client.post("/api/tokenize", json={"text": text, "tokenizers": [neox_path]})
     assert r.status_code == 200, r.text
@@ -76,7 +77,7 @@ def test_hf_offsets_follow_the_original_text_when_normalized(client, neox_path: 
     text = "Cafe\u0301 ok"  # NFD é
     rec = client.post("/api/tokenize", json={"text": text, "tokenizers": [neox_path]}).json()
     rec = rec["tokenizers"][0]
-    tokenizers = pytest.importorskip("tokenizers")
+    tokenizers = require("tokenizers")
     ref = tokenizers.Tokenizer.from_file(f"{neox_path}/tokenizer.json")
     assert rec["ids"] == ref.encode(text, add_special_tokens=False).ids
     data = text.encode()
@@ -324,7 +325,7 @@ def test_hub_cache_repos_are_offered_and_load_offline(
     assert "hf:EleutherAI/gpt-neox-20b" in ids
     body = {"text": KOREAN, "tokenizers": ["hf:EleutherAI/gpt-neox-20b"]}
     rec = client.post("/api/tokenize", json=body).json()["tokenizers"][0]
-    tokenizers = pytest.importorskip("tokenizers")
+    tokenizers = require("tokenizers")
     ref = tokenizers.Tokenizer.from_file(f"{neox_path}/tokenizer.json")
     assert rec["ids"] == ref.encode(KOREAN, add_special_tokens=False).ids
     assert rec["name"] == "EleutherAI/gpt-neox-20b"

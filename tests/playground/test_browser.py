@@ -11,7 +11,8 @@ import toklm
 
 from tests.cli.runner import KOREAN
 
-pytest.importorskip("uvicorn")
+pytestmark = pytest.mark.usefixtures("web")
+
 
 TIMEOUT_S = 30
 

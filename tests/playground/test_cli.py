@@ -14,7 +14,7 @@ import pytest
 
 from tests.cli.runner import COMMAND, assert_one_line_error, toklm
 
-pytest.importorskip("uvicorn")
+pytestmark = pytest.mark.usefixtures("web")
 
 
 def start(*args: str) -> tuple[subprocess.Popen[str], str]:

@@ -8,6 +8,7 @@ import pytest
 import toklm
 
 from tests.cli.runner import KOREAN
+from tests.playground.conftest import require
 
 
 def test_show_counts_and_html() -> None:
@@ -38,7 +39,7 @@ def test_plain_and_rich_terminal_views() -> None:
     view = toklm.show("hi 🎉\nok", tokenizers=["gpt2"])
     assert view.plain().splitlines()[1] == "  hi|·[f0 9f]|[8e]|[89]|↵"
     assert str(view) == view.plain()  # not a terminal
-    rich = pytest.importorskip("rich.console")
+    rich = require("rich.console")
     buf = io.StringIO()
     rich.Console(file=buf, force_terminal=True, color_system="truecolor").print(view)
     out = buf.getvalue()
