@@ -118,6 +118,17 @@ def test_fields_pick_the_arrays(client) -> None:
     assert r.status_code == 400 and '"fields" must be' in r.json()["error"]
 
 
+@pytest.mark.parametrize("path", ["/api/tokenize", "/api/view", "/api/premium"])
+def test_lone_surrogates_become_replacement_characters(client, path: str) -> None:
+    body = b'{"text": "a\\ud800b \\ud83c\\udf89", "english": "x\\udfff", "other": "y",'
+    body += b' "tokenizers": ["gpt2"]}'
+    r = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    if path == "/api/tokenize":
+        rec = r.json()["tokenizers"][0]
+        assert rec["ids"] == toklm.get_encoding("gpt2").encode("a\ufffdb 🎉")
+
+
 def test_special_token_text_is_ordinary_text(client) -> None:
     r = client.post("/api/tokenize", json={"text": "<|endoftext|>", "tokenizers": ["gpt2"]})
     assert r.json()["tokenizers"][0]["ids"] == toklm.get_encoding("gpt2").encode_ordinary(
@@ -329,3 +340,16 @@ def test_hub_cache_repos_are_offered_and_load_offline(
     ref = tokenizers.Tokenizer.from_file(f"{neox_path}/tokenizer.json")
     assert rec["ids"] == ref.encode(KOREAN, add_special_tokens=False).ids
     assert rec["name"] == "EleutherAI/gpt-neox-20b"
+
+
+def test_a_bug_is_a_json_500_with_its_message(catalog) -> None:
+    from starlette.testclient import TestClient
+
+    class Broken(type(catalog)):  # type: ignore[misc]
+        def get(self, spec: str):
+            raise RuntimeError("kaboom")
+
+    app = create_app(Broken())
+    client = TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False)
+    r = client.post("/api/view", json={"text": "x", "tokenizers": ["gpt2"]})
+    assert r.status_code == 500 and "RuntimeError: kaboom" in r.json()["error"]

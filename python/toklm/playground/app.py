@@ -129,7 +129,8 @@ class Playground:
                 f"the text is {len(text):,} characters; the playground accepts at most "
                 f"{self.max_chars:,} (start it with a larger --max-chars to allow more)",
             )
-        return text
+        # JSON may carry lone surrogates (\ud800): replaced by U+FFFD as tiktoken does.
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
     def tokenizers(self, body: dict[str, Any]) -> list[tuple[str, Any]]:
         specs = body.get("tokenizers")
@@ -305,6 +306,11 @@ def create_app(
         assert isinstance(exc, HTTPException)
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # A bug, not a bad request: the page shows this line; the server log has the traceback.
+        message = f"internal error: {type(exc).__name__}: {exc} (please report it)"
+        return JSONResponse({"error": message}, status_code=500)
+
     middleware = []
     if allowed_hosts is not None:
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
@@ -318,7 +324,7 @@ def create_app(
             Mount("/static", StaticFiles(directory=static), name="static"),
         ],
         middleware=middleware,
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
     )
     app.state.playground = pg
     return app
