@@ -206,3 +206,20 @@ def test_chat_template_features_transformers_templates_use():
         ChatTemplate("{% for %}")
     with pytest.raises(ChatTemplateError):  # the sandbox refuses attribute access to internals
         ChatTemplate("{{ messages.__class__.__mro__ }}").render([])
+
+
+def test_echo_logprobs_score_the_prompt_as_lm_eval_asks(server):
+    # lm-evaluation-harness's loglikelihood request: echo the prompt with its logprobs.
+    tok = server.service.tokenizer
+    ids = list(tok.encode(PROMPT))
+    out = server.client.completions.create(
+        model="tiny", prompt=ids, max_tokens=1, temperature=0, echo=True, logprobs=3
+    )
+    lp = out.choices[0].logprobs
+    n = len(ids)
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    ll = server.service.model.log_likelihood(ids).log_likelihood
+    assert sum(lp.token_logprobs[1:n]) == pytest.approx(ll, abs=1e-4)
+    for value, top in zip(lp.token_logprobs[1:], lp.top_logprobs[1:], strict=True):
+        assert 1 <= len(top) <= 3 and max(top.values()) >= value - 1e-6  # pieces may repeat
+    assert len(lp.tokens) == n + 1 and out.choices[0].text.startswith(PROMPT)

@@ -88,6 +88,8 @@ class Request:
     stop_ids: frozenset[int]
     generated: list[int] = field(default_factory=list)
     prompt_logprobs: list[float | None] | None = None
+    # with params.logprobs = N > 0: the N most likely tokens at each prompt position (first: [])
+    prompt_top_logprobs: list[list[tuple[int, float]]] | None = None
     cancelled: bool = False
     finished: bool = False
     submitted: float = field(default_factory=time.perf_counter)
@@ -327,6 +329,12 @@ class BatchEngine:
             logp = torch.log_softmax(logits[0, :-1].float(), dim=-1)
             scored = logp.gather(1, ids[0, 1:, None])[:, 0].tolist()
             req.prompt_logprobs = [None, *scored]
+            if req.params.logprobs:
+                values, indices = torch.topk(logp, req.params.logprobs, dim=-1)
+                req.prompt_top_logprobs = [[]] + [
+                    list(zip(i, v, strict=True))
+                    for i, v in zip(indices.tolist(), values.tolist(), strict=True)
+                ]
         self.active.append(req)
         self._sample(row, logits[:, -1])
 

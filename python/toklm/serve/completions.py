@@ -89,8 +89,10 @@ async def completion(
         if not body.echo:
             return ""
         req = gen.requests[index]
-        for token, value in zip(req.prompt, req.prompt_logprobs or [], strict=False):
-            lp.add(token, value, None if value is None else {lp.piece(token): value})
+        tops = req.prompt_top_logprobs or [[] for _ in req.prompt]
+        for token, value, top in zip(req.prompt, req.prompt_logprobs or [], tops, strict=False):
+            alternatives = {lp.piece(t): p for t, p in top}
+            lp.add(token, value, None if value is None else alternatives)
         text = texts[index // n]
         return text if text is not None else str(svc.tokenizer.decode(req.prompt))
 
