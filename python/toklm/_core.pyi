@@ -91,7 +91,12 @@ class BpeTrainer:
     ) -> None: ...
     def n_pieces(self) -> int: ...
     def n_bytes(self) -> int: ...
-    def train(self, n_merges: int, min_frequency: int) -> list[bytes]: ...
+    def train(
+        self,
+        n_merges: int,
+        min_frequency: int,
+        progress: Callable[[int], object] | None = None,
+    ) -> list[bytes]: ...
     def extend(
         self,
         base: bytes | dict[bytes, int],
@@ -99,6 +104,7 @@ class BpeTrainer:
         n_new: int,
         min_frequency: int,
         scripts: list[str] | None = None,
+        progress: Callable[[int], object] | None = None,
     ) -> list[bytes]: ...
     @staticmethod
     def train_balanced(

@@ -88,23 +88,12 @@ impl PyBpeTrainer {
             Utf8Policy::Strict
         };
         py.detach(|| {
-            let mut report = |n: u64| {
-                if let Some(cb) = &progress {
-                    Python::attach(|py| {
-                        if let Err(e) = cb.call1(py, (n,)) {
-                            e.restore(py);
-                        }
-                    });
-                }
-            };
+            let mut report = |n: u64| call_progress(&progress, n);
             self.counts_mut()
                 .add_file(&self.pretok, Path::new(path), policy, &mut report)
         })
         .map_err(train_error)?;
-        match PyErr::take(py) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        raised_by_progress(py)
     }
 
     /// Number of distinct pieces counted.
@@ -118,11 +107,14 @@ impl PyBpeTrainer {
     }
 
     /// Learn up to `n_merges` tokens from the 256 bytes; returns the new tokens (ranks 256, ...).
+    /// `progress(tokens_added)` is called every thousand tokens.
+    #[pyo3(signature = (n_merges, min_frequency, progress = None))]
     fn train(
         &self,
         py: Python<'_>,
         n_merges: usize,
         min_frequency: u64,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Vec<Py<PyBytes>>> {
         let counts = self.counts();
         let opts = TrainOptions {
@@ -130,14 +122,19 @@ impl PyBpeTrainer {
             min_frequency,
         };
         let trained = py
-            .detach(|| train_from_bytes(&counts, &opts))
+            .detach(|| {
+                let mut report = |n: usize| call_progress(&progress, n as u64);
+                train_from_bytes(&counts, &opts, &mut report)
+            })
             .map_err(train_error)?;
+        raised_by_progress(py)?;
         Ok(new_tokens(py, &trained))
     }
 
     /// Learn up to `n_new` tokens on top of a base vocabulary (its compact blob or its
     /// `dict[bytes, int]`); returns the new tokens (ids `first_id`, ...).
-    #[pyo3(signature = (base, first_id, n_new, min_frequency, scripts = None))]
+    #[pyo3(signature = (base, first_id, n_new, min_frequency, scripts = None, progress = None))]
+    #[allow(clippy::too_many_arguments)]
     fn extend(
         &self,
         py: Python<'_>,
@@ -146,6 +143,7 @@ impl PyBpeTrainer {
         n_new: usize,
         min_frequency: u64,
         scripts: Option<Vec<String>>,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Vec<Py<PyBytes>>> {
         let vocab = base_vocab(base)?;
         let scripts = scripts
@@ -163,8 +161,12 @@ impl PyBpeTrainer {
         };
         let counts = self.counts();
         let trained = py
-            .detach(|| extend_vocab(&vocab, &counts, &opts))
+            .detach(|| {
+                let mut report = |n: usize| call_progress(&progress, n as u64);
+                extend_vocab(&vocab, &counts, &opts, &mut report)
+            })
             .map_err(train_error)?;
+        raised_by_progress(py)?;
         Ok(new_tokens(py, &trained))
     }
 
@@ -200,6 +202,26 @@ impl PyBpeTrainer {
     #[staticmethod]
     fn script_names() -> Vec<&'static str> {
         script_names()
+    }
+}
+
+/// Call a Python `progress(n)` from native code running without the GIL; an exception it
+/// raises is kept for `raised_by_progress`.
+fn call_progress(callback: &Option<Py<PyAny>>, n: u64) {
+    if let Some(cb) = callback {
+        Python::attach(|py| {
+            if let Err(e) = cb.call1(py, (n,)) {
+                e.restore(py);
+            }
+        });
+    }
+}
+
+/// The exception a progress callback raised, if any.
+fn raised_by_progress(py: Python<'_>) -> PyResult<()> {
+    match PyErr::take(py) {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 

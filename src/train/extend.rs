@@ -43,6 +43,7 @@ pub fn extend_vocab(
     base: &Vocab,
     counts: &PieceCounts,
     opts: &ExtendOptions,
+    progress: &mut dyn FnMut(usize),
 ) -> Result<Trained, TrainError> {
     if counts.is_empty() {
         return Err(TrainError::EmptyCorpus);
@@ -81,9 +82,9 @@ pub fn extend_vocab(
     let merges = Merger::new(words.into_iter()).run(
         &mut table,
         opts.first_id,
-        opts.n_new,
-        opts.min_frequency,
+        (opts.n_new, opts.min_frequency),
         &allow,
+        progress,
     );
     Ok(Trained {
         tokens: table.into_bytes(),
@@ -126,6 +127,7 @@ mod tests {
                 n_merges: 60,
                 min_frequency: 2,
             },
+            &mut |_| {},
         )
         .unwrap();
         let base_vocab = vocab_of(&base.tokens);
@@ -141,6 +143,7 @@ mod tests {
                 first_id: n_base + 1, // one special token in between
                 scripts: Some(ScriptSet::new(&["Hangul"]).unwrap()),
             },
+            &mut |_| {},
         )
         .unwrap();
         assert_eq!(ext.merges.iter().filter(|m| m.added).count(), 40);
@@ -179,6 +182,7 @@ mod tests {
                 first_id: u32::MAX - 5,
                 scripts: None,
             },
+            &mut |_| {},
         )
         .unwrap_err();
         assert!(err.to_string().contains("overflow the id space"), "{err}");

@@ -23,6 +23,8 @@ use super::TrainError;
 
 /// A token id.
 pub type Id = u32;
+/// How many new tokens between two progress calls.
+pub const PROGRESS_EVERY: usize = 1000;
 type Pair = (Id, Id);
 
 /// One merge step.
@@ -96,7 +98,12 @@ pub struct Trained {
 }
 
 /// Train a vocabulary from the 256 bytes: byte `b` has rank `b`, the i-th new token rank 256 + i.
-pub fn train_from_bytes(counts: &PieceCounts, opts: &TrainOptions) -> Result<Trained, TrainError> {
+/// `progress(tokens_added)` is called every `PROGRESS_EVERY` new tokens.
+pub fn train_from_bytes(
+    counts: &PieceCounts,
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Trained, TrainError> {
     if counts.is_empty() {
         return Err(TrainError::EmptyCorpus);
     }
@@ -106,10 +113,13 @@ pub fn train_from_bytes(counts: &PieceCounts, opts: &TrainOptions) -> Result<Tra
         .filter(|(piece, _)| piece.len() > 1)
         .map(|(piece, c)| (piece.iter().map(|&b| b as Id).collect::<Vec<Id>>(), c));
     let mut table = TokenTable::bytes_only();
-    let merges =
-        Merger::new(words).run(&mut table, 256, opts.n_merges, opts.min_frequency, &|_| {
-            true
-        });
+    let merges = Merger::new(words).run(
+        &mut table,
+        256,
+        (opts.n_merges, opts.min_frequency),
+        &|_| true,
+        progress,
+    );
     Ok(Trained {
         tokens: table.into_bytes(),
         merges,
@@ -169,16 +179,18 @@ impl Merger {
         m
     }
 
-    /// Learn until `n_new` tokens were added or no allowed pair occurs `min_frequency` times.
-    /// New ids count up from `next_id`; `allow(bytes)` decides whether a new token may exist.
+    /// Learn until `n_new` tokens were added or no allowed pair occurs `min_frequency` times
+    /// (`limits` = `(n_new, min_frequency)`). New ids count up from `next_id`; `allow(bytes)`
+    /// decides whether a new token may exist; `progress(added)` runs every `PROGRESS_EVERY`.
     pub fn run(
         &mut self,
         table: &mut TokenTable,
         mut next_id: Id,
-        n_new: usize,
-        min_frequency: u64,
+        limits: (usize, u64),
         allow: &dyn Fn(&[u8]) -> bool,
+        progress: &mut dyn FnMut(usize),
     ) -> Vec<Learned> {
+        let (n_new, min_frequency) = limits;
         let mut merges = Vec::new();
         let mut added = 0;
         let mut refused: FxHashSet<Pair> = FxHashSet::default();
@@ -204,6 +216,9 @@ impl Merger {
                 table.insert(token, bytes);
                 next_id += 1;
                 added += 1;
+                if added % PROGRESS_EVERY == 0 {
+                    progress(added);
+                }
             }
             self.apply(pair, token);
             merges.push(Learned {
@@ -414,6 +429,7 @@ mod tests {
                     n_merges: 60,
                     min_frequency,
                 },
+                &mut |_| {},
             )
             .unwrap();
             assert_eq!(learned_pairs(&t), reference(&words, 60, min_frequency));
@@ -428,6 +444,7 @@ mod tests {
                 n_merges: 10,
                 min_frequency: 1,
             },
+            &mut |_| {},
         )
         .unwrap_err();
         assert_eq!(err, TrainError::EmptyCorpus);
@@ -457,6 +474,7 @@ mod tests {
                     n_merges: 40,
                     min_frequency: 1,
                 },
+                &mut |_| {},
             )
             .unwrap();
             assert_eq!(learned_pairs(&t), reference(&words, 40, 1), "round {round}");

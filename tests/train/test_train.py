@@ -202,3 +202,37 @@ def test_extended_encoding_exports_to_tokenizers(tmp_path) -> None:
         text = (root / name).read_text(encoding="utf-8")[:50_000]
         assert hf.encode(text, add_special_tokens=False).ids == ext.encode_ordinary(text)
     assert ext.encode("<|endoftext|>", allowed_special="all") == [50256]
+
+
+def test_progress_and_surrogates() -> None:
+    seen: list[tuple[str, int, int]] = []
+    texts = [
+        " ".join(str(i * 7919 % 1000003) for i in range(k, k + 100)) for k in range(0, 30000, 100)
+    ]
+    toklm.train_bpe(
+        texts, 256 + 2500, pattern="gpt2", min_frequency=1, progress=lambda *a: seen.append(a)
+    )
+    assert ("read", sum(len(t) for t in texts), 0) in seen
+    assert ("merge", 1000, 2500) in seen and ("merge", 2000, 2500) in seen
+    with pytest.raises(ValueError, match="lone surrogate at character 3"):
+        toklm.train_bpe(["abc\ud800"], 300)
+    enc = toklm.train_bpe(["abc\ud800 abc"] * 3, 300, errors="replace")
+    assert enc.n_vocab > 256
+
+    def interrupt(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        toklm.train_bpe(texts, 256 + 2500, pattern="gpt2", progress=interrupt)
+
+
+def test_interrupted_save_leaves_nothing(tmp_path, monkeypatch) -> None:
+    enc = toklm.train_bpe(SMALL, 260)
+
+    def fail(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        enc.save(tmp_path / "x.tiktoken")
+    assert list(tmp_path.iterdir()) == []

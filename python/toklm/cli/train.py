@@ -22,27 +22,32 @@ from typing import Any
 from toklm.cli import CliError
 
 
-def _progress(quiet: bool, total: int) -> Any:
+def _progress(quiet: bool) -> Any:
+    """Progress on stderr: MB read while counting, then tokens learned."""
     if quiet:
         return None
     start = time.monotonic()
 
-    def report(done: int) -> None:
-        share = f" ({done / total:.0%})" if total else ""
-        rate = done / max(time.monotonic() - start, 1e-9) / 1e6
-        print(f"\rread {done / 1e6:,.1f} MB{share}, {rate:.0f} MB/s", end="", file=sys.stderr)
+    def report(stage: str, done: int, total: int) -> None:
+        if stage == "read":
+            share = f" ({done / total:.0%})" if total else ""
+            rate = done / max(time.monotonic() - start, 1e-9) / 1e6
+            line = f"read {done / 1e6:,.1f} MB{share}, {rate:.0f} MB/s"
+        else:
+            line = f"learned {done:,} of {total:,} tokens"
+        print(f"\r{line:<60}", end="", file=sys.stderr, flush=True)
 
     return report
 
 
-def _inputs(files: list[str]) -> tuple[list[Path], int]:
+def _inputs(files: list[str]) -> list[Path]:
     paths = []
     for f in files:
         p = Path(f)
         if not p.is_file():
             raise CliError(f"{f}: no such file")
         paths.append(p)
-    return paths, sum(os.path.getsize(p) for p in paths)
+    return paths
 
 
 def _finish(args: argparse.Namespace, enc: Any, base: Any, started: float, learned: int) -> int:
@@ -123,7 +128,7 @@ def _train_balanced(args: argparse.Namespace, paths: list[Path], specials: list[
 def _train(args: argparse.Namespace) -> int:
     from toklm.train import train_bpe
 
-    paths, total = _inputs(args.files)
+    paths = _inputs(args.files)
     started = time.monotonic()
     specials = [s for group in args.special or [] for s in group.split(",") if s]
     base = None
@@ -143,7 +148,7 @@ def _train(args: argparse.Namespace) -> int:
         min_frequency=args.min_frequency,
         name=args.name or Path(args.output).name.removesuffix(".tiktoken"),
         errors=args.errors,
-        progress=_progress(args.quiet, total),
+        progress=_progress(args.quiet),
     )
     learned = enc.max_token_value + 1 - 256 - len(specials)
     return _finish(args, enc, base, started, learned)
@@ -160,7 +165,7 @@ def _extend(args: argparse.Namespace) -> int:
         base = resolve_tokenizer(args.base)
     if not isinstance(base, Encoding):
         raise CliError(f"{args.base}: extending needs a tiktoken-style encoding")
-    paths, total = _inputs(args.files)
+    paths = _inputs(args.files)
     started = time.monotonic()
     scripts = [s for group in args.scripts or [] for s in group.split(",") if s] or None
     enc = extend_encoding(
@@ -171,7 +176,7 @@ def _extend(args: argparse.Namespace) -> int:
         min_frequency=args.min_frequency,
         name=args.name,
         errors=args.errors,
-        progress=_progress(args.quiet, total),
+        progress=_progress(args.quiet),
     )
     return _finish(args, enc, base, started, enc.n_vocab - base.n_vocab)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from toklm import _core
 from toklm.core import Encoding
-from toklm.train.corpus import Corpus, feed
+from toklm.train.corpus import Corpus, Progress, feed
 
 MAX_ID = 2**32 - 2  # the largest token id the core accepts
 
@@ -48,12 +48,14 @@ def train_bpe(
     min_frequency: int = 2,
     name: str | None = None,
     errors: str = "strict",
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Encoding:
     """Train a byte-level BPE encoding of up to `vocab_size` tokens (256 bytes, the learned
     tokens, then `special_tokens`) on `corpus` (paths or texts, see `toklm.train.corpus`).
 
     Fewer tokens are learned when no pair occurs `min_frequency` times any more.
+    `progress(stage, done, total)` reports `("read", bytes, file_bytes)` while counting and
+    `("merge", tokens_added, tokens_wanted)` every thousand tokens.
 
     >>> enc = train_bpe(["low lower lowest"] * 10, 260, pattern="gpt2",
     ...                 special_tokens=["<|end|>"])
@@ -66,8 +68,21 @@ def train_bpe(
     feed(trainer, corpus, errors=errors, progress=progress)
     if trainer.n_pieces() == 0:
         raise ValueError("the corpus is empty: no text to learn merges from")
-    tokens = trainer.train(vocab_size - 256 - len(specials), min_frequency)
+    n_merges = vocab_size - 256 - len(specials)
+    tokens = trainer.train(n_merges, min_frequency, _merge_progress(progress, n_merges))
     return encoding_from_tokens(name or f"bpe{vocab_size}", pat_str, tokens, specials)
+
+
+def _merge_progress(progress: Progress | None, target: int) -> Callable[[int], None] | None:
+    """`progress("merge", tokens_added, target)` for the native trainer, or None."""
+    if progress is None:
+        return None
+    report = progress
+
+    def merged(n: int) -> None:
+        report("merge", n, target)
+
+    return merged
 
 
 def check_sizes(
@@ -114,7 +129,7 @@ def extend_encoding(
     min_frequency: int = 2,
     name: str | None = None,
     errors: str = "strict",
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Encoding:
     """Add up to `n_new` tokens learned from `corpus` to `base`, keeping every base rank and
     special-token id; new ids start after the base's highest id.
@@ -159,7 +174,9 @@ def extend_encoding(
     base_ranks: bytes | Mapping[bytes, int] = (
         compact.blob if compact is not None else dict(base._mergeable_ranks)
     )
-    tokens = trainer.extend(base_ranks, first_id, n_new, min_frequency, scripts)
+    tokens = trainer.extend(
+        base_ranks, first_id, n_new, min_frequency, scripts, _merge_progress(progress, n_new)
+    )
     ranks = dict(base._mergeable_ranks)
     ranks.update((t, first_id + i) for i, t in enumerate(tokens))
     return Encoding(

@@ -20,14 +20,20 @@ Corpus = Union[str, "os.PathLike[str]", Iterable[Union[str, "os.PathLike[str]"]]
 _BATCH_CHARS = 8 << 20
 
 
+Progress = Callable[[str, int, int], object]
+
+
 def feed(
     trainer: _core.BpeTrainer,
     corpus: Corpus,
     *,
     errors: str = "strict",
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> None:
-    """Count the pieces of `corpus` into `trainer`; `progress(bytes_so_far)` after each block.
+    """Count the pieces of `corpus` into `trainer`.
+
+    `progress("read", bytes_so_far, total_bytes)` is called after each block (total_bytes is
+    the size of the files, 0 for texts).
 
     >>> t = _core.BpeTrainer(r"\\S+|\\s+"); feed(t, ["ab ab", "cd"]); t.n_pieces(), t.n_bytes()
     (3, 7)
@@ -37,18 +43,24 @@ def feed(
     replace = errors == "replace"
     if isinstance(corpus, (str, os.PathLike)):
         corpus = [Path(corpus)]
-    done = 0
+    total = 0
+    if isinstance(corpus, (list, tuple)):
+        total = sum(
+            os.path.getsize(p) for p in corpus if isinstance(p, os.PathLike) and os.path.isfile(p)
+        )
     batch: list[str] = []
     size = 0
 
+    def report(n: int | None = None) -> None:
+        if progress is not None:
+            progress("read", trainer.n_bytes() if n is None else n, total)
+
     def flush() -> None:
-        nonlocal batch, size, done
+        nonlocal batch, size
         if batch:
-            trainer.add_texts(batch)
-            done += sum(len(t.encode("utf-8", "surrogatepass")) for t in batch)
+            _add_texts(trainer, batch, replace)
             batch, size = [], 0
-            if progress is not None:
-                progress(done)
+            report()
 
     for item in corpus:
         if isinstance(item, os.PathLike):
@@ -56,19 +68,9 @@ def feed(
             path = os.fspath(item)
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"{path}: no such file")
-            base = done
-
-            def report(n: int, base: int = base) -> None:
-                if progress is not None:
-                    progress(base + n)
-
-            trainer.add_file(path, replace, report)
-            done = base + os.path.getsize(path)
+            base = trainer.n_bytes()
+            trainer.add_file(path, replace, lambda n, base=base: report(base + n))
         elif isinstance(item, str):
-            if not replace:
-                _check_surrogates(item)
-            else:
-                item = item.encode("utf-8", "replace").decode("utf-8")
             batch.append(item)
             size += len(item)
             if size >= _BATCH_CHARS:
@@ -80,11 +82,20 @@ def feed(
     flush()
 
 
-def _check_surrogates(text: str) -> None:
+def _add_texts(trainer: _core.BpeTrainer, batch: list[str], replace: bool) -> None:
+    """Send texts to the trainer; lone surrogates are an error unless replaced."""
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise ValueError(
-            f"text is not valid Unicode (lone surrogate at character {e.start}); "
-            "pass errors='replace' to replace it"
-        ) from None
+        trainer.add_texts(batch)
+        return
+    except UnicodeEncodeError:
+        if not replace:
+            for text in batch:
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    raise ValueError(
+                        f"text is not valid Unicode (lone surrogate at character {e.start}: "
+                        f"{text[max(0, e.start - 20) : e.start]!r}...); pass errors='replace'"
+                    ) from None
+            raise
+    trainer.add_texts([t.encode("utf-8", "replace").decode("utf-8") for t in batch])
