@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -17,14 +18,14 @@ from tests.cli.runner import COMMAND, assert_one_line_error, toklm
 pytestmark = pytest.mark.usefixtures("web")
 
 
-def start(*args: str) -> tuple[subprocess.Popen[str], str]:
+def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
     """`toklm playground --port 0 ARGS`; returns the process and the URL it printed."""
     proc = subprocess.Popen(
         [*COMMAND, "playground", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        env={**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -69,6 +70,21 @@ def test_serves_the_page_on_loopback_and_stops_on_ctrl_c() -> None:
     err = proc.stderr.read() if proc.stderr else ""
     assert code in (0, 130) and "Traceback" not in err, err  # 130: interrupted, as a shell has it
     print(f"cold start to first page: {first_page_s:.2f} s")  # timed by bench_playground.py
+
+
+def test_open_starts_a_browser_on_the_page() -> None:
+    # $BROWSER is what Python's webbrowser runs: here a command that prints the address it got.
+    browser = f"{sys.executable} -c 'import sys; print(\"opened\", sys.argv[1])' %s"
+    proc, url = start("--open", env={"BROWSER": browser})
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(30)
+    finally:
+        stop(proc)
+    assert lines and lines[0].split() == ["opened", url], lines
 
 
 def test_network_host_is_announced() -> None:
