@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
-pytest.importorskip("fastapi")
+from .conftest import require
+
+require("fastapi")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
