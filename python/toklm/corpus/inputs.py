@@ -282,7 +282,7 @@ def _text_documents(text: str, split: str) -> list[str]:
     if split == "lines":
         if "\r" in text:
             text = text.replace("\r\n", "\n")
-        return [line for line in text.split("\n") if line]
+        return list(filter(None, text.split("\n")))
     docs = []
     for para in _BLANK_LINES.split(text):
         if para.endswith("\n"):
