@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from toklm.core import Encoding
-from toklm.model import encoding_for_model, encoding_name_for_model
+from toklm.encoding import Encoding
+from toklm.openai_models import encoding_for_model, encoding_name_for_model
 from toklm.registry import get_encoding, list_encoding_names
 from toklm.show import show
 

@@ -25,6 +25,8 @@ import sys
 import zlib
 from collections.abc import Iterator, Mapping
 
+from toklm.byte_level import BYTE_CHARS, CHAR_BYTES, from_byte_level, split_merge
+
 __all__ = [
     "BUNDLED_ENCODINGS",
     "CompactRanks",
@@ -523,17 +525,9 @@ def dump_tiktoken_bpe(bpe_ranks: Mapping[bytes, int], tiktoken_bpe_file: str) ->
 
 
 def _data_gym_byte_table() -> tuple[list[int], dict[str, int]]:
-    """GPT-2's byte order (printable bytes except space first) and its char -> byte map."""
-    rank_to_byte = [b for b in range(256) if chr(b).isprintable() and chr(b) != " "]
-    char_to_byte = {chr(b): b for b in rank_to_byte}
-    printable = set(rank_to_byte)
-    n = 0
-    for b in range(256):
-        if b not in printable:
-            rank_to_byte.append(b)
-            char_to_byte[chr(256 + n)] = b
-            n += 1
-    return rank_to_byte, char_to_byte
+    """GPT-2's byte order (the bytes whose character is themselves first, i.e. by character) and
+    its char -> byte map."""
+    return sorted(range(256), key=lambda b: BYTE_CHARS[b]), CHAR_BYTES
 
 
 def data_gym_to_mergeable_bpe_ranks(
@@ -559,15 +553,13 @@ def data_gym_to_mergeable_bpe_ranks(
     """
     import json
 
-    rank_to_byte, char_to_byte = _data_gym_byte_table()
+    rank_to_byte, _ = _data_gym_byte_table()
 
     def decode_data_gym(value: str, where: str) -> bytes:
         try:
-            return bytes(char_to_byte[c] for c in value)
-        except KeyError as e:
-            raise ValueError(
-                f"{where}: {e.args[0]!r} in {value!r} is not a GPT-2 byte-level character"
-            ) from None
+            return from_byte_level(value)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
 
     bpe_ranks = {bytes((b,)): rank for rank, b in enumerate(rank_to_byte)}
 
@@ -582,8 +574,8 @@ def data_gym_to_mergeable_bpe_ranks(
         lines.pop()
     for line_no, line in enumerate(lines[1:], start=2):
         where = f"{vocab_bpe_file}, line {line_no}"
-        parts = line.split()
-        if len(parts) != 2:
+        parts = split_merge(line, any_whitespace=True)
+        if parts is None:
             raise ValueError(f"{where}: expected a merge 'first second', got {line[:80]!r}")
         merged = decode_data_gym(parts[0], where) + decode_data_gym(parts[1], where)
         if merged in bpe_ranks:

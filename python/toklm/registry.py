@@ -8,16 +8,16 @@ where each constructor returns the keyword arguments of `toklm.Encoding`.
 
 from __future__ import annotations
 
+import copyreg
 import functools
 import importlib
 import importlib.util
 import pkgutil
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .core import Encoding
+from toklm.encoding import Encoding
 
 PLUGIN_NAMESPACE = "toklm_ext"
 
@@ -44,7 +44,7 @@ def _constructors() -> dict[str, Callable[[], dict[str, Any]]]:
     with _lock:
         if _CONSTRUCTORS is not None:
             return _CONSTRUCTORS
-        from . import openai_public
+        from toklm import openai_public
 
         found = dict(openai_public.ENCODING_CONSTRUCTORS)
         for module_name in _plugin_modules():
@@ -87,9 +87,6 @@ def get_encoding(encoding_name: str) -> Encoding:
                 f"Plugins found: {list(_plugin_modules())}\n"
                 f"Known encodings: {', '.join(constructors)}"
             )
-        # Imported here, not at module level: toklm.core may import this module (pickling by name).
-        from .core import Encoding
-
         enc = Encoding(**constructors[encoding_name]())
         _ENCODINGS[encoding_name] = enc
         return enc
@@ -102,3 +99,24 @@ def list_encoding_names() -> list[str]:
     ['gpt2', 'r50k_base', 'p50k_base']
     """
     return list(_constructors())
+
+
+def is_shared(encoding: object) -> bool:
+    """Whether `encoding` is the one `get_encoding` returns for its name (it then pickles, and
+    can be sent to other processes, by name).
+
+    >>> is_shared(get_encoding("gpt2"))
+    True
+    """
+    name = getattr(encoding, "name", None)
+    return isinstance(name, str) and _ENCODINGS.get(name) is encoding
+
+
+def _pickle_encoding(encoding: Encoding) -> tuple[Any, ...]:
+    """Shared encodings pickle by name (unpickling returns the shared one); others by value."""
+    if is_shared(encoding):
+        return (get_encoding, (encoding.name,))
+    return encoding.__reduce_ex__(2)
+
+
+copyreg.pickle(Encoding, _pickle_encoding)

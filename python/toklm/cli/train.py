@@ -156,7 +156,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _extend(args: argparse.Namespace) -> int:
     from toklm.cli._resolve import resolve_tokenizer
-    from toklm.core import Encoding
+    from toklm.encoding import Encoding
     from toklm.train import extend_encoding, load_encoding
 
     if os.path.isfile(args.base):

@@ -37,9 +37,8 @@ class EncoderSpec:
         """The spec of a `toklm.Encoding` or `toklm.Tokenizer` (by name when bundled)."""
         from toklm import registry
 
-        name = getattr(tokenizer, "name", None)
-        if isinstance(name, str) and registry._ENCODINGS.get(name) is tokenizer:
-            return cls("name", name)
+        if registry.is_shared(tokenizer):
+            return cls("name", tokenizer.name)
         return cls("pickle", pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL))
 
     def load(self) -> Any:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from toklm.corpus.encoder import EncoderSpec
+from toklm.native import DEFAULT_THREADS
 
 __all__ = ["datasets_map_fn"]
 
@@ -54,7 +55,6 @@ def datasets_map_fn(
     >>> fn({"text": ["hello world", "hi"]})
     {'input_ids': [[31373, 995, 50256], [5303, 50256]]}
     """
-    import os
 
-    threads = num_threads if num_threads > 0 else (os.cpu_count() or 1)
+    threads = num_threads if num_threads > 0 else DEFAULT_THREADS
     return _MapFn(EncoderSpec.of(tokenizer), column, output, eot, threads)

@@ -18,6 +18,7 @@ import numpy as np
 
 from toklm.corpus.encoder import EncoderSpec, encode_flat
 from toklm.corpus.inputs import BLOCK_BYTES, ShardPlan, Source, read_documents
+from toklm.native import DEFAULT_THREADS
 
 __all__ = ["ShardJob", "load_record", "run_shard", "shard_name", "write_atomic"]
 
@@ -86,7 +87,7 @@ def load_record(outdir: str, plan: ShardPlan) -> dict[str, Any] | None:
 def run_shard(job: ShardJob, plan: ShardPlan) -> dict[str, Any]:
     """Tokenize the shard `plan` into ``job.outdir``; returns its record."""
     tokenizer = job.encoder.load()
-    threads = job.num_threads if job.num_threads > 0 else (os.cpu_count() or 1)
+    threads = job.num_threads if job.num_threads > 0 else DEFAULT_THREADS
     base = os.path.join(job.outdir, shard_name(plan.index))
     dtype = np.dtype(job.dtype).newbyteorder("<")
     h_bin, h_idx = hashlib.sha256(), hashlib.sha256()

@@ -8,6 +8,7 @@ from typing import Any
 
 from toklm.economics.measure import is_fragment, measure, read_fields, tokenizer_label
 from toklm.economics.textio import DecodeReport, Source, iter_text
+from toklm.resolve import resolve_tokenizer
 
 __all__ = ["DEFAULT_TOKENIZERS", "compare", "piece_text", "resolve"]
 
@@ -15,9 +16,13 @@ DEFAULT_TOKENIZERS = ("gpt2", "cl100k_base", "o200k_base")
 
 
 def resolve(tokenizers: Sequence[Any] | None) -> list[Any]:
-    """Tokenizer objects from names (encoding, model, ``hf:...``) or objects; None: the defaults."""
-    from toklm.cli._resolve import resolve_tokenizer
+    """Tokenizer objects from names (encoding, model, ``hf:...``) or objects; None: the defaults.
 
+    A name that names no tokenizer raises `toklm.resolve.UnknownTokenizer` (a ValueError).
+
+    >>> [t.name for t in resolve(["gpt2", "gpt-4o"])]
+    ['gpt2', 'o200k_base']
+    """
     specs = list(tokenizers) if tokenizers is not None else list(DEFAULT_TOKENIZERS)
     return [resolve_tokenizer(t) if isinstance(t, str) else t for t in specs]
 

@@ -8,14 +8,15 @@ Special-token strings count as ordinary text, as an API bills them in user conte
 from __future__ import annotations
 
 import itertools
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from toklm.economics.counter import TokenCounter
 from toklm.economics.progress import Progress
 from toklm.economics.textio import DEFAULT_BLOCK_BYTES, DecodeReport, Source, iter_text
+from toklm.native import DEFAULT_THREADS
 
 __all__ = [
     "SourceResult", "Tally", "fragment_table", "is_fragment", "measure", "read_fields",
@@ -23,7 +24,7 @@ __all__ = [
 ]  # fmt: skip
 
 # Pieces per native batch call: enough to keep every core busy, few enough to bound memory.
-BATCH_PIECES = 2 * (os.cpu_count() or 1)
+BATCH_PIECES = 2 * DEFAULT_THREADS
 
 
 @dataclass
@@ -50,9 +51,13 @@ def read_fields(read: DecodeReport) -> dict[str, Any]:
     return {"invalid_utf8_replaced": read.replaced, "invalid_utf8_first_at": read.first_replaced}
 
 
-def tokenizer_label(tok: Any) -> str:
-    """The name a tokenizer is shown under (`Encoding.name`, or what a Tokenizer calls itself)."""
-    return str(getattr(tok, "name", None) or type(tok).__name__)
+def tokenizer_label(tok: TokenCounter) -> str:
+    """The name a tokenizer is shown under (`Encoding.name`, or what a Tokenizer calls itself).
+
+    >>> import toklm; tokenizer_label(toklm.get_encoding("gpt2"))
+    'gpt2'
+    """
+    return str(tok.name or type(tok).__name__)
 
 
 def is_fragment(token_bytes: bytes) -> bool:
@@ -71,7 +76,7 @@ def is_fragment(token_bytes: bytes) -> bool:
 _FRAGMENT_TABLES: dict[int, Any] = {}
 
 
-def fragment_table(tok: Any) -> Any:
+def fragment_table(tok: TokenCounter) -> Any:
     """A numpy bool array: `table[id]` is True when token `id` is a byte fragment.
 
     Built once per tokenizer object (about 0.1 s for a 200k vocabulary) and cached.
@@ -86,7 +91,7 @@ def fragment_table(tok: Any) -> Any:
     cached = _FRAGMENT_TABLES.get(key)
     if cached is not None and cached[0] is tok:
         return cached[1]
-    size = int(getattr(tok, "max_token_value", tok.n_vocab - 1)) + 1
+    size = int(tok.n_vocab)
     table = np.zeros(size, dtype=bool)
     for i in range(size):
         try:
@@ -98,24 +103,20 @@ def fragment_table(tok: Any) -> Any:
     return table
 
 
-def count_batch(tok: Any, texts: list[str]) -> list[int]:
-    """Token counts of `texts` (specials as text) in one native call: `count_batch` where the
-    tokenizer has it, else the lengths of `encode_ordinary_batch`.
+def count_batch(tok: TokenCounter, texts: list[str]) -> list[int]:
+    """Token counts of `texts` (specials as text) in one native call.
 
     >>> import toklm; count_batch(toklm.get_encoding("gpt2"), ["Hello world", "🎉"])
     [2, 3]
     """
-    counter = getattr(tok, "count_batch", None)
-    if counter is not None:
-        return list(counter(texts))
-    return [len(ids) for ids in tok.encode_ordinary_batch(texts)]
+    return list(tok.count_batch(texts))
 
 
 # Texts cut where `find_token_boundary` cuts: (left, right).
 _CUT_PROBES = [("Hello\n", "world"), ("Hello", " world"), ("안녕\n", "하세요"), ("x.\n", "Y_1")]
 
 
-def splits_exactly(tok: Any) -> bool:
+def splits_exactly(tok: TokenCounter) -> bool:
     """Whether cutting a text at `find_token_boundary` keeps `tok`'s token count exact.
 
     True for the OpenAI encodings (their patterns are what the cut rules are made for). Any other
@@ -132,7 +133,7 @@ def splits_exactly(tok: Any) -> bool:
             known = toklm.get_encoding(tok.name)
         except ValueError:
             known = None
-        if known is not None and known._pat_str == tok._pat_str:
+        if known is not None and known.pat_str == tok.pat_str:
             return True
     texts = (
         [a + b for a, b in _CUT_PROBES] + [a for a, _ in _CUT_PROBES] + [b for _, b in _CUT_PROBES]
@@ -160,7 +161,7 @@ def _lines_of(piece: str) -> list[str]:
 
 def measure(
     sources: Sequence[Source],
-    tokenizers: Sequence[Any],
+    tokenizers: Sequence[TokenCounter],
     *,
     per_line: bool = False,
     fragments: bool = False,
@@ -214,7 +215,7 @@ def measure(
 
 def _add_batch(
     result: SourceResult,
-    tokenizers: Sequence[Any],
+    tokenizers: Sequence[TokenCounter],
     tables: Sequence[Any],
     texts: list[str],
     *,

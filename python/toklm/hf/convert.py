@@ -21,33 +21,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from toklm.byte_level import BYTE_CHARS, CHAR_BYTES  # noqa: F401 (BYTE_CHARS: old import path)
+from toklm.byte_level import to_byte_level as byte_level
 from toklm.hf.spec import BYTE_LEVEL_PATTERN, merge_pairs
-
-
-def _gpt2_byte_chars() -> list[str]:
-    """GPT-2's `bytes_to_unicode`: printable Latin-1 bytes stand for themselves, the other 68
-    bytes for U+0100.. in byte order."""
-    printable = {*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)}
-    chars, shifted = [], 0
-    for b in range(256):
-        if b in printable:
-            chars.append(chr(b))
-        else:
-            chars.append(chr(256 + shifted))
-            shifted += 1
-    return chars
-
-
-BYTE_CHARS = _gpt2_byte_chars()
-
-
-def byte_level(data: bytes) -> str:
-    """GPT-2's byte-level string for `data` (each byte one visible character).
-
-    >>> byte_level(b" hello\\n")
-    'ĠhelloĊ'
-    """
-    return "".join(BYTE_CHARS[b] for b in data)
 
 
 def _oniguruma_pattern(pattern: str) -> str:
@@ -152,7 +128,7 @@ def tokenizer_to_encoding(tokenizer: Any, name: str | None = None) -> Any:
     >>> enc.encode("Hello world")  # doctest: +SKIP
     [15496, 995]
     """
-    from toklm.core import Encoding
+    from toklm.encoding import Encoding
     from toklm.hf.tokenizer import Tokenizer
 
     if not isinstance(tokenizer, Tokenizer):
@@ -187,7 +163,7 @@ def tokenizer_to_encoding(tokenizer: Any, name: str | None = None) -> Any:
         if not t.special or t.normalized or t.lstrip or t.rstrip or t.single_word:
             raise cannot(f"added token {t.content!r} is not a plain special token")
         specials[t.content] = t.id
-    chars = {c: b for b, c in enumerate(BYTE_CHARS)}
+    chars = CHAR_BYTES
     ranks: dict[bytes, int] = {}
     for token, tid in spec.vocab.items():
         if token in specials:

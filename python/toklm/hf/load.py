@@ -25,6 +25,7 @@ from toklm.hf.spec import (
     spec_from_tokenizer_json,
 )
 from toklm.hub import download_hint, resolve_model_files
+from toklm.native import ID_LIMIT
 
 CONFIG_FILES = ("tokenizer_config.json", "special_tokens_map.json", "config.json")
 CLASS_PROFILES = {
@@ -118,7 +119,7 @@ def _config_added(config: dict[str, Any], where: str) -> list[AddedToken]:
             tid = int(key)
         except ValueError:
             tid = -1
-        if not 0 <= tid < 2**32:
+        if not 0 <= tid < ID_LIMIT:
             raise SpecError(
                 f"{where}: added_tokens_decoder key {key!r} is not an integer id in 0..2**32-1"
             )

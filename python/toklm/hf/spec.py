@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toklm.byte_level import split_merge
 from toklm.hf.normalize import Normalizer, build_normalizer
+from toklm.native import ID_LIMIT
 
 # tokenizers' ByteLevel regex (pre_tokenizers/byte_level.rs); `use_regex` selects it.
 BYTE_LEVEL_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
@@ -77,7 +79,6 @@ class SpecError(ValueError):
 
 
 # `tokenizers` reads ids as u32 and refuses JSON nested 128 levels deep (serde_json's limit).
-ID_LIMIT = 2**32
 MAX_JSON_DEPTH = 127
 
 
@@ -287,13 +288,10 @@ def _decoder_byte_level(obj: Any, where: str) -> bool:
 def merge_pairs(merges: list[Any] | str) -> list[tuple[str, str]]:
     """Merges as (left, right) pairs, from either form `TokenizerSpec.merges` holds."""
     if isinstance(merges, str):
-        lines = merges.split("\n")
-        return [
-            (a, b)
-            for a, b in (line.removesuffix("\r").split(" ") for line in lines if line)
-            if not a.startswith("#version")
-        ]
-    return [tuple(m.split(" ")) if isinstance(m, str) else (m[0], m[1]) for m in merges]
+        lines = (line.removesuffix("\r") for line in merges.split("\n"))
+        merges = [line for line in lines if line and not line.startswith("#version")]
+    pairs = [split_merge(m) if isinstance(m, str) else (m[0], m[1]) for m in merges]
+    return [pair for pair in pairs if pair is not None]
 
 
 def _added_tokens(raw: Any, where: str) -> list[AddedToken]:

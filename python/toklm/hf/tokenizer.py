@@ -24,9 +24,9 @@ from toklm.hf.outputs import (
 )
 from toklm.hf.postprocess import apply_template, pad, strategies, trim_offsets
 from toklm.hf.spec import AddedToken, SpecError, Template, TokenizerSpec
+from toklm.native import DEFAULT_THREADS, ID_LIMIT
 
 VERY_LARGE_INTEGER = int(1e30)  # transformers' "no limit" model_max_length
-DEFAULT_THREADS = os.cpu_count() or 1
 SPECIAL_NAMES = ("bos_token", "eos_token", "unk_token", "pad_token")
 
 
@@ -361,7 +361,7 @@ class Tokenizer:
         """
         import numpy as np
 
-        from toklm.core import flat_arrays
+        from toklm.encoding import flat_arrays
 
         texts = list(texts)
         for t in texts:
@@ -377,6 +377,14 @@ class Tokenizer:
         return tokens, offsets
 
     encode_ordinary_batch_to_numpy = encode_batch_to_numpy
+
+    def count_batch(self, texts: Sequence[str], *, num_threads: int = DEFAULT_THREADS) -> list[int]:
+        """The number of tokens of each text (`encode_ordinary_batch`), in one native call.
+
+        >>> tok.count_batch(["Hello world", "!"])  # doctest: +SKIP
+        [2, 1]
+        """
+        return [len(ids) for ids in self.encode_ordinary_batch(texts, num_threads=num_threads)]
 
     def count(self, text: str) -> int:
         """Number of tokens `encode_ordinary(text)` gives, without building the list."""
@@ -587,7 +595,7 @@ class Tokenizer:
         try:
             return self._core.decode_bytes(ids, skip_special_tokens)
         except OverflowError:
-            bad = next(i for i in ids if not 0 <= i < 2**32)
+            bad = next(i for i in ids if not 0 <= i < ID_LIMIT)
             raise UnknownTokenIdError(
                 f"{self.name}: token id {bad} is not in the vocabulary"
             ) from None
@@ -600,7 +608,7 @@ class Tokenizer:
         >>> tok.decode_single_token_bytes(995)  # doctest: +SKIP
         b' world'
         """
-        data = self._core.token_bytes(int(token_id)) if 0 <= int(token_id) < 2**32 else None
+        data = self._core.token_bytes(int(token_id)) if 0 <= int(token_id) < ID_LIMIT else None
         if data is None:
             raise UnknownTokenIdError(f"{self.name}: token id {token_id} is not in the vocabulary")
         return data

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .device import resolve_device
+from .inputs import as_ids
 from .layers import KVCache, Linear, Step, make_step
 from .loading import (
     CheckpointError,
@@ -498,21 +499,3 @@ def _place(t: torch.Tensor, dtype: torch.dtype, device: torch.device) -> torch.T
     if t.dtype != dtype or t.device != device:
         return t.to(device=device, dtype=dtype)
     return t
-
-
-def as_ids(ids: Any, device: torch.device) -> torch.Tensor:
-    """ids as an int64 tensor [B, T] (a flat list or 1-D tensor becomes one row)."""
-    if isinstance(ids, torch.Tensor):
-        t = ids
-    else:
-        try:
-            t = torch.as_tensor(ids, dtype=torch.int64)
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise ValueError(
-                f"input_ids must be a list of ints, a list of equal-length lists or a tensor: {e}"
-            ) from e
-    if t.dim() == 1:
-        t = t[None]
-    if t.dtype == torch.int32:
-        t = t.long()
-    return t.to(device)

@@ -137,7 +137,7 @@ class Catalog:
 
     def choices(self) -> list[Choice]:
         """Everything the page offers, in groups."""
-        from toklm.model import MODEL_TO_ENCODING
+        from toklm.openai_models import MODEL_TO_ENCODING
 
         out = [Choice(n, n, "encoding") for n in toklm.list_encoding_names()]
         out += [Choice(p, p, "file") for p in self.paths]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from toklm import _core
-from toklm.core import Encoding
+from toklm.encoding import Encoding
 from toklm.train.bpe import check_sizes, encoding_from_tokens, new_trainer, resolve_pattern
 from toklm.train.corpus import Corpus, feed
 

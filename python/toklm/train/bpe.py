@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from toklm import _core
-from toklm.core import Encoding
+from toklm.encoding import Encoding
 from toklm.train.corpus import Corpus, Progress, feed
 
 MAX_ID = 2**32 - 2  # the largest token id the core accepts

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from toklm.core import Encoding
+from toklm.encoding import Encoding
 from toklm.load import load_tiktoken_bpe, tiktoken_bpe_bytes
 
 FORMAT = "toklm-encoding/1"

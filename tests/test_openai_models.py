@@ -1,11 +1,11 @@
-"""toklm.model: tiktoken 0.14's model -> encoding tables and lookup, unchanged."""
+"""toklm.openai_models: tiktoken 0.14's model -> encoding tables and lookup, unchanged."""
 
 from __future__ import annotations
 
 import pytest
 import tiktoken.model
 from toklm import model
-from toklm.model import encoding_for_model, encoding_name_for_model
+from toklm.openai_models import encoding_for_model, encoding_name_for_model
 
 
 def test_tables_equal_tiktoken_including_order():

@@ -1,19 +1,14 @@
-"""Each logits processor, and the chain generate() builds, bit for bit against transformers."""
+"""toklm.models.sampling: each logits processor, and the chain generate() builds
+(`generation.build_processors`), bit for bit against transformers."""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from toklm.models.generation import (
-    Settings,
-    build_processors,
-    min_p,
-    repetition_penalty,
-    temperature,
-    top_k,
-    top_p,
-)
+from toklm.models import generation
+from toklm.models.generation import Settings, build_processors
+from toklm.models.sampling import min_p, repetition_penalty, temperature, top_k, top_p
 
 from .conftest import torch, transformers
 
@@ -122,3 +117,11 @@ def test_chain_matches_transformers_get_logits_processor(kw):
         for proc in ours:
             got = proc(ids, got)
         assert same(got, expected)
+
+
+def test_old_import_path_is_the_same_functions():
+    assert (generation.top_k, generation.top_p, generation.min_p) == (top_k, top_p, min_p)
+    assert (generation.temperature, generation.repetition_penalty) == (
+        temperature,
+        repetition_penalty,
+    )
