@@ -63,3 +63,46 @@ def test_custom_encoding_travels_by_value_to_dask(tmp_path: Path, monkeypatch) -
     assert m["job"]["tokenizer"]["name"] == "gpt2-custom" and "sha256" in m["job"]["tokenizer"]
     tokenize_corpus([str(src)], str(tmp_path / "l"), custom, shard_bytes=200)
     assert dir_bytes(tmp_path / "d") == dir_bytes(tmp_path / "l")
+
+
+def test_existing_dask_cluster_from_the_environment(
+    local_run: tuple[list[str], Path], tmp_path: Path, monkeypatch
+) -> None:
+    distributed = need("dask.distributed")
+    inputs, local = local_run
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
+        from tests.cli.runner import toklm
+
+        proc = toklm("tokenize", *inputs, "-e", "cl100k_base", "--eot", "--shard-size", "100000",
+                     "--engine", "dask", "-q", "-o", str(tmp_path / "env"),
+                     env={"DASK_SCHEDULER_ADDRESS": cluster.scheduler_address})  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    assert dir_bytes(tmp_path / "env") == dir_bytes(local)
+
+
+def test_unreachable_cluster_is_one_line(tmp_path: Path) -> None:
+    need("dask.distributed")
+    from tests.cli.runner import assert_one_line_error, toklm
+
+    src = tmp_path / "in.txt"
+    src.write_text("hello\n")
+    proc = toklm("tokenize", str(src), "--engine", "dask", "--address", "tcp://127.0.0.1:9",
+                 "-q", "-o", str(tmp_path / "o"))  # fmt: skip
+    assert_one_line_error(proc, "Dask scheduler at tcp://127.0.0.1:9")
+
+
+def test_datasets_map_fn_equals_encode_batch() -> None:
+    datasets = need("datasets")
+    import toklm
+    from toklm.corpus import datasets_map_fn
+
+    enc = toklm.get_encoding("o200k_base")
+    texts = ["hello world", "", "안녕하세요 🎉", "<|endoftext|> is text here"] * 50
+    ds = datasets.Dataset.from_dict({"body": texts})
+    fn = datasets_map_fn(enc, column="body", output="ids", eot=enc.eot_token)
+    mapped = ds.map(fn, batched=True, batch_size=64, remove_columns=["body"])
+    assert mapped["ids"] == [ids + [enc.eot_token] for ids in enc.encode_ordinary_batch(texts)]
+
