@@ -70,10 +70,7 @@ def test_big_layers_packed_in_row_blocks_compute_the_same(monkeypatch):
     monkeypatch.setattr(quant, "_SMALL_LAYER", 0)
     whole = quant.Bf16Linear(lin, True)
     monkeypatch.setattr(quant, "_PACK_ROWS", 96)
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(2) as pool:
-        blocks = quant.Bf16Linear(lin, True, pool=pool)
+    blocks = quant.Bf16Linear(lin, True)
     assert len(whole.packed) == 1 and len(blocks.packed) == 11
     x = torch.randn(3, 64)
     assert torch.equal(whole(x), blocks(x))

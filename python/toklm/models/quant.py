@@ -14,7 +14,7 @@ faster than torch's bf16 matmul. Elsewhere it falls back to torch's bf16 `F.line
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -104,20 +104,33 @@ def _fbgemm_half_available() -> bool:
     return True
 
 
-# fbgemm's fp16 packing slows down per weight as matrices grow (8 ns/weight at 2k rows, 30 at 50k
-# on the project's VM): big layers (the LM head) are packed in blocks of rows, concurrently.
+# fbgemm's fp16 packing slows down per weight as matrices grow (25 ns/weight at 2k rows, 100+
+# at 50k on the project's VM): big layers (the LM head) are packed in blocks of rows. Each block
+# goes through one reused fp32 scratch buffer: a fresh temporary per block, freed between the
+# long-lived packed blocks, fragments the heap and raised peak memory by a third (Pythia-410M).
 _PACK_ROWS = 2048
 
 
-def _pack_fp16(wf: torch.Tensor, bias: torch.Tensor | None) -> Any:
-    return torch.ops.quantized.linear_prepack_fp16(wf.contiguous(), bias)
+class _Scratch:
+    """A reusable fp32 buffer for the blocks one thread packs."""
+
+    def __init__(self) -> None:
+        self.buf = torch.empty(0)
+
+    def fp32(self, w: torch.Tensor) -> torch.Tensor:
+        n = w.numel()
+        if self.buf.numel() < n:
+            self.buf = torch.empty(max(n, _PACK_ROWS * w.shape[1]))
+        out = self.buf[:n].view(w.shape)
+        out.copy_(w)
+        return out
 
 
 class Bf16Linear(nn.Module):
     """A `Linear` with bf16-rounded weights and fp32 activations (see the module docstring).
 
     `Bf16Linear(linear, use_fbgemm)` rounds the weight; `converted=` takes it rounded before
-    (the converted-weights cache). `pool` packs the row blocks of a big layer concurrently.
+    (the converted-weights cache). `scratch` is the fp32 buffer that row blocks are packed from.
     """
 
     def __init__(
@@ -125,7 +138,7 @@ class Bf16Linear(nn.Module):
         linear: Linear,
         use_fbgemm: bool,
         converted: torch.Tensor | None = None,
-        pool: Executor | None = None,
+        scratch: _Scratch | None = None,
     ) -> None:
         super().__init__()
         w = converted if converted is not None else linear.weight.detach().to(torch.bfloat16)
@@ -141,22 +154,21 @@ class Bf16Linear(nn.Module):
             lo, hi = torch.aminmax(w)
             if max(-float(lo), float(hi)) <= _FP16_MAX:  # every such bf16 value is an fp16 value
                 bias = None if linear.bias is None else linear.bias.detach().float()
-                self.packed = self._pack(w, bias, pool)
+                self.packed = self._pack(w, bias, scratch or _Scratch())
         if self.packed is None and self.weight is None:
             self.weight = w.contiguous()
         self.bf16_weight: torch.Tensor | None = w  # for the cache; dropped once packed
 
     @staticmethod
-    def _pack(w: torch.Tensor, bias: torch.Tensor | None, pool: Executor | None) -> list[Any]:
-        blocks = [(i, min(i + _PACK_ROWS, w.shape[0])) for i in range(0, w.shape[0], _PACK_ROWS)]
-
-        def pack(block: tuple[int, int]) -> Any:
-            a, b = block
-            return _pack_fp16(w[a:b].float(), None if bias is None else bias[a:b])
-
-        if pool is None or len(blocks) == 1:
-            return [pack(b) for b in blocks]
-        return list(pool.map(pack, blocks))
+    def _pack(w: torch.Tensor, bias: torch.Tensor | None, scratch: _Scratch) -> list[Any]:
+        packed = []
+        for a in range(0, w.shape[0], _PACK_ROWS):
+            b = min(a + _PACK_ROWS, w.shape[0])
+            block = scratch.fp32(w[a:b])  # packing copies it: the buffer is free again after
+            packed.append(
+                torch.ops.quantized.linear_prepack_fp16(block, None if bias is None else bias[a:b])
+            )
+        return packed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.packed is not None:  # fp32 in, fp32 out, bias included
@@ -208,15 +220,18 @@ def quantize(
         for child_name, child in module.named_children()
         if isinstance(child, Linear)
     ]
-    threads = max(1, min(4, torch.get_num_threads()))
-    with ThreadPoolExecutor(threads) as pool, ThreadPoolExecutor(threads) as blocks:
+    # int8 converts on a few threads; bf16 packs on one (fbgemm's packing allocates as it goes,
+    # and concurrent packing fragments the heap: peak memory rose by 10-20%).
+    threads = 1 if mode == "bf16" else max(1, min(4, torch.get_num_threads()))
+    scratch = _Scratch()
+    with ThreadPoolExecutor(threads) as pool:
 
         def convert(item: tuple[nn.Module, str, Linear, str]) -> nn.Module:
             _, _, child, name = item
             done = None if converted is None else converted[name]
             if mode == "int8":
                 return Int8Linear(child, done)
-            return Bf16Linear(child, fbgemm, done, pool=blocks)
+            return Bf16Linear(child, fbgemm, done, scratch=scratch)
 
         for start in range(0, len(linears), threads):  # a window at a time: bounded memory
             window = linears[start : start + threads]
