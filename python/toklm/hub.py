@@ -187,7 +187,7 @@ def resolve_model_files(
     `path_or_repo_id` is a local directory, a local file (its directory is used), or a hub repo id
     such as "EleutherAI/pythia-410m". Raises FileNotFoundError naming every place looked at.
 
-    >>> resolve_model_files("../shared/tokenizers/gpt2", ["vocab.json"]).name  # doctest: +SKIP
+    >>> resolve_model_files(shared("tokenizers/gpt2"), ["vocab.json"]).name  # ../shared
     'gpt2'
     """
     target = str(path_or_repo_id)

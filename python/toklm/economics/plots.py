@@ -50,6 +50,7 @@ def report_figure(records: Sequence[dict[str, Any]], size: tuple[int, int] | Non
     by the first tokenizer's premium (or tokens per character), highest first.
 
     >>> from toklm.economics import report
+    >>> # skipped: draws the whole udhr report (slow; tests/economics draw one)
     >>> fig = report_figure(report(["../shared/corpora/parallel/udhr"]))  # doctest: +SKIP
     >>> [ax.get_title()[:13] for ax in fig.axes]  # doctest: +SKIP
     ['Token premium', 'Tokens per ch', 'Tokens per li']

@@ -33,6 +33,7 @@ SPECIAL_NAMES = ("bos_token", "eos_token", "unk_token", "pad_token")
 class Tokenizer:
     """A Hugging Face tokenizer (tokenizer.json, or GPT-2's vocab.json + merges.txt).
 
+    >>> # skipped: `tok` stands for a loaded tokenizer (tests/hf run these calls)
     >>> tok = Tokenizer.from_pretrained("../shared/tokenizers/gpt2")  # doctest: +SKIP
     >>> tok("Hello world")["input_ids"]  # doctest: +SKIP
     [15496, 995]
@@ -91,6 +92,7 @@ class Tokenizer:
     ) -> Tokenizer:
         """Load from a local directory or file, or a repo id in the Hugging Face hub cache.
 
+        >>> # skipped: `tok` stands for a loaded tokenizer (tests/hf run these calls)
         >>> tok = Tokenizer.from_pretrained("../shared/tokenizers/gpt-neox-20b")  # doctest: +SKIP
         >>> tok.encode("Hi")  # doctest: +SKIP
         [12764]
@@ -229,6 +231,7 @@ class Tokenizer:
     def convert_ids_to_tokens(self, ids: Any, skip_special_tokens: bool = False) -> Any:
         """Token strings of ids (None for an id with no token, as transformers).
 
+        >>> # skipped: `tok` stands for a loaded tokenizer (tests/hf run these calls)
         >>> tok.convert_ids_to_tokens([15496, 995])  # doctest: +SKIP
         ['Hello', 'Ġworld']
         """
@@ -337,6 +340,7 @@ class Tokenizer:
     def encode_ordinary(self, text: str) -> list[int]:
         """Token ids with no special tokens added (added tokens in the text are still matched).
 
+        >>> # skipped: `tok` stands for a loaded tokenizer (tests/hf run these calls)
         >>> tok.encode_ordinary("Hello world")  # doctest: +SKIP
         [15496, 995]
         """
@@ -355,6 +359,7 @@ class Tokenizer:
         offsets of each text's tokens in it (``len(texts) + 1`` of them), on `num_threads` cores
         in chunks of about 64 KB of text.
 
+        >>> # skipped: `tok` stands for a loaded tokenizer (tests/hf run these calls)
         >>> tokens, offsets = tok.encode_batch_to_numpy(["Hello world", "hi"])  # doctest: +SKIP
         >>> tokens.tolist(), offsets.tolist()  # doctest: +SKIP
         ([15496, 995, 5303], [0, 2, 3])
@@ -381,6 +386,7 @@ class Tokenizer:
     def count_batch(self, texts: Sequence[str], *, num_threads: int = DEFAULT_THREADS) -> list[int]:
         """The number of tokens of each text (`encode_ordinary_batch`), in one native call.
 
+        >>> # skipped: `tok` stands for a loaded tokenizer (tests/hf run these calls)
         >>> tok.count_batch(["Hello world", "!"])  # doctest: +SKIP
         [2, 1]
         """
@@ -505,6 +511,7 @@ class Tokenizer:
     ) -> BatchEncoding:
         """Encode a text or a batch the way transformers' tokenizers do.
 
+        >>> # skipped: `tok` stands for a loaded tokenizer (tests/hf run these calls)
         >>> tok("Hello world", return_tensors="np")["input_ids"].shape  # doctest: +SKIP
         (1, 2)
         """
@@ -563,6 +570,7 @@ class Tokenizer:
     ) -> Any:
         """Token ids of `text`, special tokens added as the post-processor says.
 
+        >>> # skipped: `tok` stands for a loaded tokenizer (tests/hf run these calls)
         >>> tok.encode("Hello world, we are Gmarket.")  # doctest: +SKIP
         [15496, 995, 11, 356, 389, 402, 10728, 13]
         """
@@ -580,6 +588,7 @@ class Tokenizer:
     def tokenize(self, text: str, add_special_tokens: bool = False) -> list[str]:
         """Token strings of `text` (byte-level strings such as 'Ġworld').
 
+        >>> # skipped: `tok` stands for a loaded tokenizer (tests/hf run these calls)
         >>> tok.tokenize("Hello world")  # doctest: +SKIP
         ['Hello', 'Ġworld']
         """
@@ -605,6 +614,7 @@ class Tokenizer:
     def decode_single_token_bytes(self, token_id: int) -> bytes:
         """The bytes of one token.
 
+        >>> # skipped: `tok` stands for a loaded tokenizer (tests/hf run these calls)
         >>> tok.decode_single_token_bytes(995)  # doctest: +SKIP
         b' world'
         """
@@ -621,6 +631,7 @@ class Tokenizer:
     ) -> Any:
         """Text of the ids (a list of texts for a batch).
 
+        >>> # skipped: `tok` stands for a loaded tokenizer (tests/hf run these calls)
         >>> tok.decode([15496, 995])  # doctest: +SKIP
         'Hello world'
         """
@@ -667,6 +678,7 @@ class Tokenizer:
     def decode_stream(self, skip_special_tokens: bool = False) -> StreamDecoder:
         """An incremental decoder: feed ids one by one with `.step(id)`, then `.flush()`.
 
+        >>> # skipped: `tok` stands for a loaded tokenizer (tests/hf run these calls)
         >>> s = tok.decode_stream()  # doctest: +SKIP
         >>> [s.step(i) for i in tok.encode("né")]  # doctest: +SKIP
         ['n', 'é']
@@ -679,6 +691,7 @@ class Tokenizer:
     def show(self, text: str) -> Any:
         """How this tokenizer splits `text`, coloured: HTML in a notebook, rich in a terminal.
 
+        >>> # skipped: `tok` stands for a loaded tokenizer (tests/hf run these calls)
         >>> tok.show("Hello world").counts  # doctest: +SKIP
         {'../shared/tokenizers/gpt-neox-20b': 2}
         """

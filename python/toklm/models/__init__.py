@@ -4,6 +4,7 @@ Needs the `models` extra (`pip install 'toklm[models]'`, i.e. torch). Outputs ma
 5.x: logits, hidden states, token embeddings and `generate()`.
 
 >>> from toklm.models import AutoModelForCausalLM
+>>> # skipped: downloads a checkpoint from the Hugging Face Hub
 >>> model = AutoModelForCausalLM.from_pretrained("EleutherAI/pythia-160m")  # doctest: +SKIP
 >>> model.generate([[12092, 1533]], max_new_tokens=5)  # doctest: +SKIP
 """
@@ -55,6 +56,7 @@ ARCHITECTURES: dict[str, type[CausalLM]] = {
 class AutoModelForCausalLM(CausalLM):
     """Picks the architecture from config.json's `model_type`.
 
+    >>> # skipped: downloads a checkpoint from the Hugging Face Hub
     >>> AutoModelForCausalLM.from_pretrained("EleutherAI/pythia-410m")  # doctest: +SKIP
     """
 

@@ -173,6 +173,7 @@ class CausalLM(nn.Module):
         `device` ("cpu", "cuda", "cuda:N" or a torch.device): each tensor goes from the mapped
         file straight to it; a device that is not there raises `DeviceError` before any reading.
 
+        >>> # skipped: downloads or needs a loaded model (tests/models run these)
         >>> model = AutoModelForCausalLM.from_pretrained("gpt2", dtype="bf16")  # doctest: +SKIP
         >>> model = AutoModelForCausalLM.from_pretrained("gpt2", device="cuda")  # doctest: +SKIP
         """
@@ -394,6 +395,7 @@ class CausalLM(nn.Module):
     ) -> ModelOutput:
         """Logits and hidden states for ids [B, T]; positions default to 0..T-1 as in transformers.
 
+        >>> # skipped: downloads or needs a loaded model (tests/models run these)
         >>> model(torch.tensor([[15496, 995]])).logits.shape  # doctest: +SKIP
         torch.Size([1, 2, 50257])
         """
@@ -439,6 +441,7 @@ class CausalLM(nn.Module):
         """Log-likelihood of a text (or ids) under the model, with sliding windows past the
         context (transformers' perplexity recipe: each window scores its last `stride` tokens).
 
+        >>> # skipped: downloads or needs a loaded model (tests/models run these)
         >>> model.log_likelihood("Hello world").perplexity  # doctest: +SKIP
         """
         ids = self.encode_text(text_or_ids) if isinstance(text_or_ids, str) else text_or_ids
@@ -470,6 +473,7 @@ class CausalLM(nn.Module):
     def perplexity(self, text_or_ids: str | Sequence[int] | torch.Tensor, **kw: Any) -> float:
         """exp(mean negative log-likelihood per predicted token).
 
+        >>> # skipped: downloads or needs a loaded model (tests/models run these)
         >>> model.perplexity("Hello world")  # doctest: +SKIP
         """
         return self.log_likelihood(text_or_ids, **kw).perplexity
@@ -477,6 +481,7 @@ class CausalLM(nn.Module):
     def generate(self, input_ids: Any = None, attention_mask: Any = None, **kwargs: Any) -> Any:
         """transformers-compatible generation; see `toklm.models.generation.generate`.
 
+        >>> # skipped: downloads or needs a loaded model (tests/models run these)
         >>> model.generate(torch.tensor([[15496]]), max_new_tokens=5).shape  # doctest: +SKIP
         torch.Size([1, 6])
         """
@@ -487,6 +492,7 @@ class CausalLM(nn.Module):
     def stream(self, prompt: str | Sequence[int], **kwargs: Any) -> Iterator[str]:
         """Generated text in pieces as it is produced; a piece never ends inside a character.
 
+        >>> # skipped: downloads or needs a loaded model (tests/models run these)
         >>> "".join(model.stream("Hello", max_new_tokens=10))  # doctest: +SKIP
         """
         from .generation import stream

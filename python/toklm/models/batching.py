@@ -106,8 +106,10 @@ class Request:
 class BatchEngine:
     """Runs many generation requests at once on one model (see the module docstring).
 
+    >>> # skipped: `model` stands for a loaded model (tests/models/test_batching.py)
     >>> engine = BatchEngine(model, max_batch=4)  # doctest: +SKIP
     >>> greedy = SamplingParams(max_new_tokens=5, temperature=0)
+    >>> # skipped: `model` stands for a loaded model (tests/models/test_batching.py)
     >>> engine.complete([[15496, 995]], greedy)  # doctest: +SKIP
     [[11, 314, 1101, 257, 1310]]
     """

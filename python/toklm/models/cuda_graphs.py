@@ -123,6 +123,7 @@ class DecodeRunner:
     """A model's decode step with fixed shapes: `batch` rows (a bucket), a KV cache of `capacity`
     positions, static input buffers, one captured graph per attention window.
 
+    >>> # skipped: needs a CUDA device (tests/models/test_cuda.py)
     >>> runner = DecodeRunner(model, batch=1, capacity=256, capture=True)  # doctest: +SKIP
     """
 
@@ -259,6 +260,7 @@ def runner_for(
 def release_decode_runners(model: CausalLM) -> None:
     """Drop the model's runners (their KV caches and graphs); needed after changing its weights.
 
+    >>> # skipped: needs a CUDA device (tests/models/test_cuda.py)
     >>> release_decode_runners(model)  # doctest: +SKIP
     """
     model.__dict__.pop("_decode_runners", None)
@@ -344,6 +346,7 @@ def generate_static(
     """`generate()` (same arguments and results) through a `DecodeRunner`, on any device:
     `capture=False` runs the static-buffer step eagerly, which is how it is checked on a CPU.
 
+    >>> # skipped: needs a CUDA device (tests/models/test_cuda.py)
     >>> generate_static(model, [[15496, 995]], max_new_tokens=3, capture=False)  # doctest: +SKIP
     tensor([[15496,   995,    11,   290,   262]])
     """

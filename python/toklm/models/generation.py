@@ -371,6 +371,7 @@ def generate(
     On CUDA the decode steps are captured and replayed (`cuda_graphs.py`) unless
     `use_cuda_graphs=False`; on the CPU the flag has no effect.
 
+    >>> # skipped: `model` stands for a loaded model (tests/models run these)
     >>> generate(model, [[15496, 995]], max_new_tokens=3).shape  # doctest: +SKIP
     torch.Size([1, 5])
     """
@@ -423,6 +424,7 @@ class TextStream:
 
     `generated` holds the new token ids so far; `prompt_ids` the prompt.
 
+    >>> # skipped: `model` stands for a loaded model (tests/models run these)
     >>> "".join(TextStream(model, "Hello", max_new_tokens=8))  # doctest: +SKIP
     """
 

@@ -122,6 +122,7 @@ class GPT2Block(nn.Module):
 class GPT2LMHeadModel(CausalLM):
     """GPT-2 with its (tied) language-model head.
 
+    >>> # skipped: downloads a checkpoint from the Hugging Face Hub
     >>> model = GPT2LMHeadModel.from_pretrained("gpt2")  # doctest: +SKIP
     >>> model.wte(torch.tensor([15496])).shape  # doctest: +SKIP
     torch.Size([1, 768])

@@ -155,6 +155,7 @@ class GPTNeoXLayer(nn.Module):
 class GPTNeoXForCausalLM(CausalLM):
     """GPT-NeoX / Pythia with its `embed_out` head (also reachable as `lm_head`).
 
+    >>> # skipped: downloads a checkpoint from the Hugging Face Hub
     >>> model = GPTNeoXForCausalLM.from_pretrained("EleutherAI/pythia-160m")  # doctest: +SKIP
     >>> model.embed_in(torch.tensor([0])).shape  # doctest: +SKIP
     torch.Size([1, 768])

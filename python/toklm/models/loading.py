@@ -112,6 +112,7 @@ def read_json(path: Path) -> dict[str, Any]:
 def read_safetensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Memory-map a .safetensors file and return its tensors (views of the mapping, no copies).
 
+    >>> # skipped: needs a checkpoint on disk (tests/models/test_loading.py read them)
     >>> read_safetensors("model.safetensors")["wte.weight"].shape  # doctest: +SKIP
     torch.Size([50257, 768])
     """

@@ -203,6 +203,7 @@ def quantize(
     Layers are converted on a few threads (torch releases the GIL), a few layers at a time, so
     the extra memory in flight stays a few layers' worth.
 
+    >>> # skipped: `model` stands for a loaded model (tests/models/test_quant.py)
     >>> quantize(model, "int8")  # doctest: +SKIP
     """
     if mode not in ("int8", "bf16"):

@@ -73,6 +73,7 @@ def resize_checkpoint(
 ) -> Path:
     """Write a copy of the checkpoint at `checkpoint_dir` resized from `base` to `extended`.
 
+    >>> # skipped: needs checkpoints and encodings on disk (tests/models/test_resize.py)
     >>> resize_checkpoint("pythia-70m", base, ext, "pythia-70m-ko")  # doctest: +SKIP
     PosixPath('pythia-70m-ko')
     """

@@ -76,7 +76,7 @@ def top_p(scores: torch.Tensor, p: float, min_keep: int = 1) -> torch.Tensor:
 def min_p(scores: torch.Tensor, p: float, min_keep: int = 1) -> torch.Tensor:
     """MinPLogitsWarper: drop tokens with probability < p * (the largest probability).
 
-    >>> min_p(torch.tensor([[0., 1., 3.]]), 0.2)
+    >>> min_p(torch.tensor([[0., 1., 3.]]), 0.1)  # probabilities 0.04, 0.11, 0.84
     tensor([[-inf, 1., 3.]])
     """
     probs = torch.softmax(scores, dim=-1)

@@ -29,6 +29,7 @@ def create_app(svc: ModelService) -> Any:
 def run_server(svc: ModelService, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve until interrupted (uvicorn, one process; the engine thread batches the requests).
 
+    >>> # skipped: starts a server and blocks until stopped
     >>> run_server(ModelService(model, ServeConfig("gpt2")))  # doctest: +SKIP
     """
     import uvicorn

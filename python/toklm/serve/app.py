@@ -90,6 +90,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 def create_app(svc: ModelService) -> ASGIApp:
     """The server's ASGI app; the engine thread runs while the app's lifespan does.
 
+    >>> # skipped: needs a loaded model service (tests/serve start one)
     >>> app = create_app(service)  # doctest: +SKIP
     """
 
