@@ -61,6 +61,10 @@ def test_custom_encoding_travels_by_value_to_dask(tmp_path: Path, monkeypatch) -
     src.write_text("hello world\n" * 50 + "<|sep|> stays text\n")
     m = tokenize_corpus([str(src)], str(tmp_path / "d"), custom, engine="dask", shard_bytes=200)
     assert m["job"]["tokenizer"]["name"] == "gpt2-custom" and "sha256" in m["job"]["tokenizer"]
+    from toklm.corpus.encoder import EncoderSpec
+
+    spec = EncoderSpec.of(custom)  # the ranks as a compact blob, not a pickled dict
+    assert spec.kind == "compact" and len(spec.value) < 500_000
     tokenize_corpus([str(src)], str(tmp_path / "l"), custom, shard_bytes=200)
     assert dir_bytes(tmp_path / "d") == dir_bytes(tmp_path / "l")
 

@@ -1,8 +1,11 @@
 """How a tokenizer travels to the workers of a job, and how a batch of documents is encoded.
 
 A bundled encoding (`cl100k_base`, ...) travels by name: a worker builds it from the data inside
-the toklm package. Any other tokenizer (a custom `toklm.Encoding`, a `toklm.Tokenizer`) travels by
-value, as its pickle; either way nothing is downloaded. Each process builds a given tokenizer once.
+the toklm package. A custom `toklm.Encoding` travels as its definition with the ranks packed as
+a compact blob (one length byte and the bytes of each token: 0.74 MB for a 100k vocabulary, built
+on the worker without a Python dict; its plain pickle is 1.3 MB). Anything else (a
+`toklm.Tokenizer`) travels as its pickle. Nothing is downloaded either way; each process builds a
+given tokenizer once.
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from toklm.encoding import Encoding
+from toklm.load import CompactRanks
+
 __all__ = ["EncoderSpec", "encode_flat"]
 
 
 @dataclass(frozen=True)
 class EncoderSpec:
-    """A tokenizer as something small to send: ``("name", "gpt2")`` or ``("pickle", b"...")``.
+    """A tokenizer as something small to send: ``("name", "gpt2")``, ``("compact", b"...")`` (a
+    custom Encoding) or ``("pickle", b"...")``.
 
     >>> import toklm
     >>> spec = EncoderSpec.of(toklm.get_encoding("gpt2"))
@@ -39,6 +46,19 @@ class EncoderSpec:
 
         if registry.is_shared(tokenizer):
             return cls("name", tokenizer.name)
+        if isinstance(tokenizer, Encoding):
+            try:
+                blob = CompactRanks.from_ranks(tokenizer._mergeable_ranks).blob
+            except ValueError:  # a token longer than 255 bytes: the plain pickle below
+                pass
+            else:
+                definition = {
+                    "name": tokenizer.name,
+                    "pat_str": tokenizer._pat_str,
+                    "blob": blob,
+                    "special_tokens": tokenizer._special_tokens,
+                }
+                return cls("compact", pickle.dumps(definition, protocol=pickle.HIGHEST_PROTOCOL))
         return cls("pickle", pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL))
 
     def load(self) -> Any:
@@ -51,7 +71,7 @@ class EncoderSpec:
         tok = self.load()
         out: dict[str, Any] = {"name": str(getattr(tok, "name", type(tok).__name__))}
         out["n_vocab"] = int(tok.n_vocab)
-        if self.kind == "pickle":
+        if self.kind != "name":
             assert isinstance(self.value, bytes)
             out["sha256"] = hashlib.sha256(self.value).hexdigest()
         return out
@@ -67,6 +87,15 @@ def _load(kind: str, value: str | bytes) -> Any:
     if kind == "pickle":
         assert isinstance(value, bytes)
         return pickle.loads(value)
+    if kind == "compact":
+        assert isinstance(value, bytes)
+        d = pickle.loads(value)
+        return Encoding(
+            d["name"],
+            pat_str=d["pat_str"],
+            mergeable_ranks=CompactRanks(d["blob"]),
+            special_tokens=d["special_tokens"],
+        )
     raise ValueError(f"unknown tokenizer spec kind {kind!r}")
 
 
