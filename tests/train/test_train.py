@@ -105,7 +105,7 @@ def test_tokenizer_json_loads_in_tokenizers_with_identical_ids(trained, tmp_path
         assert hf.encode(text, add_special_tokens=False).ids == enc.encode_ordinary(text)
 
 
-def test_extension_keeps_english_ids() -> None:
+def test_extension_keeps_english_ids(tmp_path) -> None:
     root = shared_path("corpora")
     base = toklm.get_encoding("cl100k_base")
     ext = toklm.extend_encoding(base, [root / "ko.txt"], 2000, scripts=["Hangul"])
@@ -116,6 +116,19 @@ def test_extension_keeps_english_ids() -> None:
     ko = (root / "parallel" / "ntrex128" / "ko.txt").read_text(encoding="utf-8")
     assert len(ext.encode_ordinary(ko)) < 0.85 * len(base.encode_ordinary(ko))
     assert ext.decode(ext.encode(ko)) == ko
+    # Saved with the base's specials between the base ranks and the new ids; tiktoken agrees.
+    tiktoken = pytest.importorskip("tiktoken")
+    from tiktoken.load import load_tiktoken_bpe
+
+    ext.save(tmp_path / "ext.tiktoken")
+    ref = tiktoken.Encoding(
+        "ext",
+        pat_str=base._pat_str,
+        mergeable_ranks=load_tiktoken_bpe(str(tmp_path / "ext.tiktoken")),
+        special_tokens=base._special_tokens,
+    )
+    assert ref.encode_ordinary(ko) == ext.encode_ordinary(ko)
+    assert load_encoding(tmp_path / "ext.tiktoken").encode(ko) == ext.encode(ko)
 
 
 def test_errors(tmp_path) -> None:
