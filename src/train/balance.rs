@@ -9,7 +9,7 @@
 //! times drops out of the choice; training stops when every language has.
 
 use super::count::PieceCounts;
-use super::merge::{Id, Learned, Merger, TokenTable, TrainOptions, Trained};
+use super::merge::{byte_words, Id, Learned, Merger, TokenTable, TrainOptions, Trained};
 use super::TrainError;
 
 /// The result: the vocabulary and each language's final premium (same order as the input).
@@ -20,12 +20,7 @@ pub struct Balanced {
 }
 
 fn merger_of(counts: &PieceCounts) -> Merger {
-    Merger::new(
-        counts
-            .sorted()
-            .into_iter()
-            .map(|(piece, c)| (piece.iter().map(|&b| b as Id).collect(), c)),
-    )
+    Merger::new(byte_words(counts))
 }
 
 /// Train from the 256 bytes, one language's training and development counts per index.
@@ -71,8 +66,7 @@ pub fn train_balanced(
                 continue;
             }
         };
-        let mut bytes = table.bytes(pair.0).to_vec();
-        bytes.extend_from_slice(table.bytes(pair.1));
+        let bytes = table.concat(pair);
         let (token, is_new) = match table.id(&bytes) {
             Some(id) => (id, false),
             None => (next_id, true),

@@ -25,7 +25,7 @@ use super::TrainError;
 pub type Id = u32;
 /// How many new tokens between two progress calls.
 pub const PROGRESS_EVERY: usize = 1000;
-type Pair = (Id, Id);
+pub type Pair = (Id, Id);
 
 /// One merge step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +74,13 @@ impl TokenTable {
         self.ids.get(bytes).copied()
     }
 
+    /// The bytes of the token a pair would make.
+    pub fn concat(&self, pair: Pair) -> Vec<u8> {
+        let mut bytes = self.bytes(pair.0).to_vec();
+        bytes.extend_from_slice(self.bytes(pair.1));
+        bytes
+    }
+
     /// Token bytes by id (empty where an id has no token).
     pub fn into_bytes(self) -> Vec<Vec<u8>> {
         self.bytes
@@ -107,13 +114,8 @@ pub fn train_from_bytes(
     if counts.is_empty() {
         return Err(TrainError::EmptyCorpus);
     }
-    let words = counts
-        .sorted()
-        .into_iter()
-        .filter(|(piece, _)| piece.len() > 1)
-        .map(|(piece, c)| (piece.iter().map(|&b| b as Id).collect::<Vec<Id>>(), c));
     let mut table = TokenTable::bytes_only();
-    let merges = Merger::new(words).run(
+    let merges = Merger::new(byte_words(counts)).run(
         &mut table,
         256,
         (opts.n_merges, opts.min_frequency),
@@ -124,6 +126,14 @@ pub fn train_from_bytes(
         tokens: table.into_bytes(),
         merges,
     })
+}
+
+/// Every counted piece as a word of byte ids, in the canonical (sorted) order.
+pub fn byte_words(counts: &PieceCounts) -> impl Iterator<Item = (Vec<Id>, u64)> + '_ {
+    counts
+        .sorted()
+        .into_iter()
+        .map(|(piece, c)| (piece.iter().map(|&b| b as Id).collect(), c))
 }
 
 /// Words as one flat array of ids (each word shrinks in place as it merges).
@@ -201,8 +211,7 @@ impl Merger {
             if c < min_frequency.max(1) {
                 break;
             }
-            let mut bytes = table.bytes(pair.0).to_vec();
-            bytes.extend_from_slice(table.bytes(pair.1));
+            let bytes = table.concat(pair);
             let (token, is_new) = match table.id(&bytes) {
                 Some(id) => (id, false),
                 None if refused.contains(&pair) => continue,
