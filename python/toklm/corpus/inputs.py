@@ -40,7 +40,7 @@ __all__ = [
 FORMATS = ("text", "jsonl", "parquet")
 SPLITS = ("lines", "file", "blank-line")
 # Text is read, decoded and encoded in blocks of about this size (bounded memory per shard).
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 2 << 20
 _SCAN = 1 << 20
 # A paragraph separator: one or more blank lines (see the module docstring).
 _BLANK_LINES = re.compile(r"(?m)^[ \t\r\f\v]*(?:\n|\Z)")

@@ -104,8 +104,9 @@ def run_shard(job: ShardJob, plan: ShardPlan) -> dict[str, Any]:
                 if job.eot is not None:
                     tokens = np.insert(tokens, offsets[1:], np.uint32(job.eot))
                     offsets = offsets + np.arange(len(offsets), dtype=np.int64)
-                data = tokens.astype(dtype, copy=False).tobytes()
-                ends = (offsets[1:] + n_tokens).astype("<i8", copy=False).tobytes()
+                # Written and hashed through the buffer protocol: no bytes copies.
+                data = np.ascontiguousarray(tokens.astype(dtype, copy=False))
+                ends = np.ascontiguousarray((offsets[1:] + n_tokens).astype("<i8", copy=False))
                 f_bin.write(data)
                 h_bin.update(data)
                 f_idx.write(ends)
