@@ -172,7 +172,7 @@ where
     let chunks: Vec<Result<ChunkOut, BatchError<E>>> = if threads <= 1 || ranges.len() <= 1 {
         ranges.iter().map(run).collect()
     } else {
-        ranges.par_iter().map(run).collect()
+        crate::pool::install(|| ranges.par_iter().map(run).collect())
     };
     let mut parts = Vec::with_capacity(chunks.len());
     for chunk in chunks {

@@ -98,7 +98,8 @@ fn hf_par<R: Send>(
         return run(texts);
     }
     let size = texts.len().div_ceil(num_threads * 4).max(1);
-    let parts: Vec<Result<Vec<R>, String>> = texts.par_chunks(size).map(run).collect();
+    let parts: Vec<Result<Vec<R>, String>> =
+        crate::pool::install(|| texts.par_chunks(size).map(run).collect());
     let mut out = Vec::with_capacity(texts.len());
     for part in parts {
         out.extend(part?);
@@ -197,7 +198,7 @@ impl PyHfBpe {
             }
             let entries = vocab.iter().map(|(s, id)| (s.as_str(), *id, false));
             let added_entries = added.iter().map(|a| (a.content.as_str(), a.id, a.special));
-            let mut table = TokenTable::new(entries.chain(added_entries), decoder_byte_level);
+            let mut table = TokenTable::new(entries.chain(added_entries), decoder_byte_level)?;
             for a in added.iter().filter(|a| a.lstrip || a.rstrip) {
                 table.set_stripping(a.id);
             }

@@ -18,7 +18,8 @@ pub(crate) fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
-/// Run `f` over `items` on the rayon pool, or in this thread when one thread is asked for.
+/// Run `f` over `items` on this process's pool (`crate::pool`: made again after fork), or in
+/// this thread when one thread is asked for.
 pub(crate) fn par_map<T: Sync, R: Send>(
     items: &[T],
     threads: usize,
@@ -27,7 +28,7 @@ pub(crate) fn par_map<T: Sync, R: Send>(
     if threads <= 1 || items.len() <= 1 {
         items.iter().map(f).collect()
     } else {
-        items.par_iter().map(f).collect()
+        crate::pool::install(|| items.par_iter().map(f).collect())
     }
 }
 

@@ -116,12 +116,14 @@ impl PieceCounts {
         pretok: &Pretokenizer,
         spans: &[(&str, usize)],
     ) -> Result<(), TrainError> {
-        let local = spans
-            .par_iter()
-            .try_fold(LocalCounts::default, |mut m, &(t, limit)| {
-                count_into(pretok, t, limit, &mut m).map(|_| m)
-            })
-            .try_reduce(LocalCounts::default, |a, b| Ok(add_local(a, b)))?;
+        let local = crate::pool::install(|| {
+            spans
+                .par_iter()
+                .try_fold(LocalCounts::default, |mut m, &(t, limit)| {
+                    count_into(pretok, t, limit, &mut m).map(|_| m)
+                })
+                .try_reduce(LocalCounts::default, |a, b| Ok(add_local(a, b)))
+        })?;
         for (k, c) in local {
             self.add(k, c);
         }

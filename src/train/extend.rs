@@ -70,14 +70,16 @@ pub fn extend_vocab(
     }
     let pieces = counts.sorted();
     let encoder = PieceEncoder::new(base.clone());
-    let words: Vec<(Vec<Id>, u64)> = pieces
-        .par_iter()
-        .map(|&(piece, c)| {
-            let mut ids = Vec::new();
-            encoder.encode_pretokenized(piece, &mut ids);
-            (ids, c)
-        })
-        .collect();
+    let words: Vec<(Vec<Id>, u64)> = crate::pool::install(|| {
+        pieces
+            .par_iter()
+            .map(|&(piece, c)| {
+                let mut ids = Vec::new();
+                encoder.encode_pretokenized(piece, &mut ids);
+                (ids, c)
+            })
+            .collect()
+    });
     let allow = |bytes: &[u8]| opts.scripts.as_ref().is_none_or(|s| s.allows(bytes));
     let merges = Merger::new(words.into_iter()).run(
         &mut table,
