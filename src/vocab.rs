@@ -34,6 +34,30 @@ impl fmt::Display for VocabError {
 
 impl std::error::Error for VocabError {}
 
+/// Ids past the number of tokens that a vocabulary may use (holes), beyond twice that number.
+pub const ID_SLACK: u64 = 1 << 16;
+
+/// One more than the largest rank or id a vocabulary of `n_tokens` tokens may use.
+///
+/// Tables are indexed by rank (a slot per rank up to the largest), so one huge rank would
+/// allocate by its size, not by the number of tokens (a rank of 2**32 - 2 meant 17-69 GB). Every
+/// vocabulary is checked against this one limit: memory then follows the number of tokens, and
+/// real vocabularies (a few holes, added tokens after the model's) are far inside it.
+/// `toklm.load.rank_limit` applies the same rule while reading a file, to name the line.
+pub fn id_limit(n_tokens: usize) -> u64 {
+    2 * n_tokens as u64 + ID_SLACK
+}
+
+/// The error for `what` (e.g. `rank 9999999 of token "qq"`), an id at or past
+/// `id_limit(n_tokens)`.
+pub fn id_beyond_limit(what: &str, n_tokens: usize) -> String {
+    format!(
+        "{what} is beyond what a vocabulary of {n_tokens} tokens can hold (ids are stored \
+         densely: they must be below {})",
+        id_limit(n_tokens)
+    )
+}
+
 /// One slot of the lookup table. Tokens of up to 16 bytes are stored inline (`key`, zero-padded)
 /// so that a lookup costs one cache miss; longer ones are compared against the arena.
 /// `rank_plus_one == 0` marks an empty slot.
@@ -246,6 +270,17 @@ impl Vocab {
                 return Err(VocabError {
                     index: w[1].2,
                     message: format!("rank {} is given to two tokens", w[1].1),
+                });
+            }
+        }
+        if let Some(&(bytes, rank, index)) = items.last() {
+            if u64::from(rank) >= id_limit(items.len()) {
+                return Err(VocabError {
+                    index,
+                    message: id_beyond_limit(
+                        &format!("rank {rank} of token {:?}", String::from_utf8_lossy(bytes)),
+                        items.len(),
+                    ),
                 });
             }
         }
@@ -560,6 +595,21 @@ fn items_index(items: &[(&[u8], Rank, usize)], rank: Rank) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rank_past_the_limit_is_refused_before_allocating() {
+        let err = Vocab::from_pairs([(&b"a"[..], 0), (&b"qq"[..], u32::MAX - 1)]).unwrap_err();
+        assert_eq!(err.index, 1);
+        assert!(
+            err.message
+                .starts_with("rank 4294967294 of token \"qq\" is beyond what a vocabulary of 2"),
+            "{}",
+            err.message
+        );
+        let limit = id_limit(2) as Rank;
+        assert!(Vocab::from_pairs([(&b"a"[..], 0), (&b"b"[..], limit - 1)]).is_ok());
+        assert!(Vocab::from_pairs([(&b"a"[..], 0), (&b"b"[..], limit)]).is_err());
+    }
 
     fn toy() -> Vocab {
         let pairs: Vec<(Vec<u8>, Rank)> = vec![

@@ -36,6 +36,7 @@ __all__ = [
     "dump_tiktoken_bpe",
     "is_offline",
     "load_tiktoken_bpe",
+    "rank_limit",
     "read_file",
     "read_file_cached",
     "set_offline",
@@ -450,12 +451,30 @@ def _parse_tiktoken_bpe_fast(contents: bytes) -> dict[bytes, int] | None:
         return None
     if len(ranks) != n_entries or len(set(ranks.values())) != n_entries:
         return None
+    if n_entries and max(ranks.values()) >= rank_limit(n_entries):
+        return None
     return ranks
+
+
+# Ranks are stored densely (a slot per rank up to the largest): a vocabulary of n tokens may use
+# ranks below 2n + 65536, so memory follows the number of tokens, never one huge rank. The Rust
+# core applies the same rule (`vocab::id_limit`) to every vocabulary it builds.
+RANK_SLACK = 1 << 16
+
+
+def rank_limit(n_tokens: int) -> int:
+    """One more than the largest rank (or id) a vocabulary of `n_tokens` tokens may use.
+
+    >>> rank_limit(100_000)
+    265536
+    """
+    return 2 * n_tokens + RANK_SLACK
 
 
 def _parse_tiktoken_bpe_checked(contents: bytes, tiktoken_bpe_file: str) -> dict[bytes, int]:
     ranks: dict[bytes, int] = {}
     token_of_rank: dict[int, bytes] = {}
+    largest = (-1, 0)  # (rank, line)
     for line_no, line in enumerate(contents.splitlines(), start=1):
         if not line:
             continue
@@ -472,6 +491,14 @@ def _parse_tiktoken_bpe_checked(contents: bytes, tiktoken_bpe_file: str) -> dict
             )
         ranks[token] = rank
         token_of_rank[rank] = token
+        if rank > largest[0]:
+            largest = (rank, line_no)
+    if ranks and largest[0] >= rank_limit(len(ranks)):
+        raise ValueError(
+            f"{tiktoken_bpe_file}, line {largest[1]}: rank {largest[0]} is beyond what a "
+            f"vocabulary of {len(ranks)} tokens can hold (ranks are stored densely: they must "
+            f"be below {rank_limit(len(ranks))})"
+        )
     return ranks
 
 

@@ -3,6 +3,7 @@
 
 use super::byte_level::decode_byte_level_into;
 use super::offsets::byte_to_char_offsets;
+use crate::vocab::{id_beyond_limit, id_limit};
 
 /// What each id decodes to (before UTF-8 decoding), and which ids are special.
 pub struct TokenTable {
@@ -32,7 +33,22 @@ impl TokenTable {
     /// same id (pass the model vocab first, then added tokens, as Hugging Face looks them up).
     /// With `byte_level`, strings in the byte-level alphabet decode to their bytes, others to
     /// their UTF-8 (the ByteLevel decoder's rule).
-    pub fn new<'a>(entries: impl Iterator<Item = (&'a str, u32, bool)>, byte_level: bool) -> Self {
+    ///
+    /// The table has a slot per id up to the largest, so an id past
+    /// `crate::vocab::id_limit(number of entries)` is an error, before anything is allocated.
+    pub fn new<'a>(
+        entries: impl Iterator<Item = (&'a str, u32, bool)> + Clone,
+        byte_level: bool,
+    ) -> Result<Self, String> {
+        let n_entries = entries.clone().count();
+        if let Some((s, id, _)) = entries.clone().max_by_key(|e| e.1) {
+            if u64::from(id) >= id_limit(n_entries) {
+                return Err(id_beyond_limit(
+                    &format!("id {id} of token {s:?}"),
+                    n_entries,
+                ));
+            }
+        }
         let mut table = TokenTable {
             bytes: Vec::new(),
             special: Vec::new(),
@@ -57,7 +73,7 @@ impl TokenTable {
             table.special[id] = special;
             table.spaces[id] = space_counts(s);
         }
-        table
+        Ok(table)
     }
 
     /// Mark an added token with lstrip or rstrip (see `stripping`).
@@ -137,7 +153,8 @@ mod tests {
         let mut table = TokenTable::new(
             [("Ġa", 0, false), ("  ", 1, false), ("é", 2, false)].into_iter(),
             true,
-        );
+        )
+        .unwrap();
         let text = "é a  ";
         let mut offs = vec![(0, 2), (2, 4), (4, 6)];
         table.trim_offsets(text, &[2, 0, 1], &mut offs, false);
@@ -147,5 +164,26 @@ mod tests {
         let mut offs = vec![(0, 3)];
         table.trim_offsets(" é", &[2], &mut offs, false);
         assert_eq!(offs, vec![(1, 2)]);
+    }
+
+    #[test]
+    fn an_id_past_the_limit_is_refused_before_allocating() {
+        let huge = u32::MAX - 1;
+        let err = TokenTable::new([("a", 0, false), ("zzz", huge, false)].into_iter(), false)
+            .err()
+            .unwrap();
+        assert!(
+            err.starts_with("id 4294967294 of token \"zzz\" is beyond"),
+            "{err}"
+        );
+        let limit = id_limit(2) as u32;
+        assert!(TokenTable::new(
+            [("a", 0, false), ("b", limit - 1, false)].into_iter(),
+            false
+        )
+        .is_ok());
+        assert!(
+            TokenTable::new([("a", 0, false), ("b", limit, false)].into_iter(), false).is_err()
+        );
     }
 }
