@@ -275,6 +275,36 @@ fn long_runs_are_linear() {
     }
 }
 
+/// A fresh process's first long piece waits for the backtracking tables rather than take the
+/// merge loop (which made it 25-80 times slower than the next one), and gets the same tokens.
+#[test]
+fn a_first_long_piece_does_not_take_the_merge_loop() {
+    let Some(e) = bundled("cl100k_base") else {
+        return;
+    };
+    assert!(
+        e.backtrack().is_none(),
+        "a large vocabulary builds its tables lazily"
+    );
+    let piece = b"a".repeat(super::WAIT_FOR_TABLES_BYTES);
+    let tokens = e.encode_piece_vec(&piece);
+    assert_eq!(
+        e.slow_bytes.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "the piece went through the merge loop"
+    );
+    assert!(e.backtrack().is_some());
+    assert_eq!(tokens, merge_long(e.vocab(), &piece));
+    // A shorter piece on a fresh encoder still takes the merge loop and starts the build.
+    let e = bundled("cl100k_base").unwrap();
+    let short = b"a".repeat(5000);
+    assert_eq!(e.encode_piece_vec(&short), merge_long(e.vocab(), &short));
+    assert_eq!(
+        e.slow_bytes.load(std::sync::atomic::Ordering::Relaxed),
+        5000
+    );
+}
+
 /// Vocabularies made by merging random pairs of earlier tokens over a small alphabet: the
 /// rank rule then often forms tokens from other splits, leaves some unreachable, or breaks
 /// the heap order (the build must then refuse).
