@@ -468,7 +468,7 @@ class Encoding:
         >>> toklm.get_encoding("r50k_base").save(p); toklm.load_encoding(p).encode("hi there")
         [5303, 612]
         """
-        from toklm.train.files import save_encoding
+        from toklm.encoding_files import save_encoding
 
         save_encoding(self, path)
 
