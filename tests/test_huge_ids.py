@@ -101,3 +101,13 @@ def test_tokenizer_json_added_token_id_near_2_32_is_renumbered_as_tokenizers_doe
     tokenizers = pytest.importorskip("tokenizers")
     ref = tokenizers.Tokenizer.from_file(str(path))
     assert out.strip() == f"{ref.encode('x<big>').ids} {ref.get_vocab_size()}"
+
+
+def test_compact_ranks_refuse_a_huge_rank():
+    out = run_capped("""
+        try:
+            toklm.load.CompactRanks.from_ranks({b"a": 0, b"qq": 2**32 - 2})
+        except ValueError as e:
+            print(e)
+    """)
+    assert "rank 4294967294 of token b'qq' is beyond what a vocabulary of 2 tokens" in out

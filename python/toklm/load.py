@@ -95,8 +95,15 @@ class CompactRanks(collections.abc.Mapping[bytes, int]):
             if rank in by_rank:
                 raise ValueError(f"rank {rank} is used by both {by_rank[rank]!r} and {token!r}")
             by_rank[rank] = token
+        largest = max(by_rank, default=-1)
+        if largest >= rank_limit(len(by_rank)):
+            raise ValueError(
+                f"rank {largest} of token {by_rank[largest]!r} is beyond what a vocabulary of "
+                f"{len(by_rank)} tokens can hold (ranks are stored densely: they must be below "
+                f"{rank_limit(len(by_rank))})"
+            )
         parts = []
-        for rank in range(max(by_rank, default=-1) + 1):
+        for rank in range(largest + 1):
             token = by_rank.get(rank, b"")
             parts.append(bytes((len(token),)))
             parts.append(token)
