@@ -87,13 +87,13 @@ impl PyBpeTrainer {
         } else {
             Utf8Policy::Strict
         };
-        py.detach(|| {
+        let result = py.detach(|| {
             let mut report = |n: u64| call_progress(&progress, n);
             self.counts_mut()
                 .add_file(&self.pretok, Path::new(path), policy, &mut report)
-        })
-        .map_err(train_error)?;
-        raised_by_progress(py)
+        });
+        raised_by_progress(py)?;
+        result.map_err(train_error)
     }
 
     /// Number of distinct pieces counted.
@@ -121,14 +121,12 @@ impl PyBpeTrainer {
             n_merges,
             min_frequency,
         };
-        let trained = py
-            .detach(|| {
-                let mut report = |n: usize| call_progress(&progress, n as u64);
-                train_from_bytes(&counts, &opts, &mut report)
-            })
-            .map_err(train_error)?;
+        let result = py.detach(|| {
+            let mut report = |n: usize| call_progress(&progress, n as u64);
+            train_from_bytes(&counts, &opts, &mut report)
+        });
         raised_by_progress(py)?;
-        Ok(new_tokens(py, &trained))
+        Ok(new_tokens(py, &result.map_err(train_error)?))
     }
 
     /// Learn up to `n_new` tokens on top of a base vocabulary (its compact blob or its
@@ -160,14 +158,12 @@ impl PyBpeTrainer {
             scripts,
         };
         let counts = self.counts();
-        let trained = py
-            .detach(|| {
-                let mut report = |n: usize| call_progress(&progress, n as u64);
-                extend_vocab(&vocab, &counts, &opts, &mut report)
-            })
-            .map_err(train_error)?;
+        let result = py.detach(|| {
+            let mut report = |n: usize| call_progress(&progress, n as u64);
+            extend_vocab(&vocab, &counts, &opts, &mut report)
+        });
         raised_by_progress(py)?;
-        Ok(new_tokens(py, &trained))
+        Ok(new_tokens(py, &result.map_err(train_error)?))
     }
 
     /// Parity-aware training: one trainer per language for training and one for its parallel
@@ -205,16 +201,24 @@ impl PyBpeTrainer {
     }
 }
 
-/// Call a Python `progress(n)` from native code running without the GIL; an exception it
-/// raises is kept for `raised_by_progress`.
-fn call_progress(callback: &Option<Py<PyAny>>, n: u64) {
-    if let Some(cb) = callback {
-        Python::attach(|py| {
-            if let Err(e) = cb.call1(py, (n,)) {
+/// From native code running without the GIL: call a Python `progress(n)` and check for
+/// signals (Ctrl-C). An exception either raises is kept for `raised_by_progress`, and false
+/// tells the trainer to stop.
+fn call_progress(callback: &Option<Py<PyAny>>, n: u64) -> bool {
+    Python::attach(|py| {
+        let result = match callback {
+            Some(cb) => cb.call1(py, (n,)).map(|_| ()),
+            None => Ok(()),
+        }
+        .and_then(|_| py.check_signals());
+        match result {
+            Ok(()) => true,
+            Err(e) => {
                 e.restore(py);
+                false
             }
-        });
-    }
+        }
+    })
 }
 
 /// The exception a progress callback raised, if any.

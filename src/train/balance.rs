@@ -128,7 +128,7 @@ mod tests {
         };
         let mut pooled = en.clone();
         pooled.merge(&ko);
-        let plain = train_from_bytes(&pooled, &opts, &mut |_| {}).unwrap();
+        let plain = train_from_bytes(&pooled, &opts, &mut |_| true).unwrap();
         let balanced = train_balanced(&[&en, &ko], &[&en_dev, &ko_dev], 0, &opts).unwrap();
         assert_eq!(
             balanced.trained.merges.iter().filter(|m| m.added).count(),

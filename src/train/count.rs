@@ -131,13 +131,14 @@ impl PieceCounts {
     }
 
     /// Stream a file through `add_texts`, in blocks cut at safe boundaries (see the module
-    /// docs). `progress(bytes_read)` is called after each block.
+    /// docs). `progress(bytes_read)` is called after each block; returning false stops with
+    /// `TrainError::Interrupted`.
     pub fn add_file(
         &mut self,
         pretok: &Pretokenizer,
         path: &Path,
         policy: Utf8Policy,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(u64) -> bool,
     ) -> Result<(), TrainError> {
         let name = path.display().to_string();
         let io_err = |e: std::io::Error| TrainError::Io {
@@ -156,7 +157,7 @@ impl PieceCounts {
         source: &str,
         policy: Utf8Policy,
         block: usize,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(u64) -> bool,
     ) -> Result<(), TrainError> {
         let mut buf: Vec<u8> = Vec::with_capacity(block + 4096);
         let mut read_buf = vec![0u8; block.clamp(1, 1 << 20)];
@@ -188,7 +189,9 @@ impl PieceCounts {
             self.add_block(pretok, &buf, cut, source, offset, policy)?;
             offset += cut as u64;
             buf.drain(..cut);
-            progress(offset);
+            if !progress(offset) {
+                return Err(TrainError::Interrupted);
+            }
         }
         Ok(())
     }
@@ -378,7 +381,10 @@ mod tests {
                         "t",
                         Utf8Policy::Strict,
                         block,
-                        &mut |_| calls += 1,
+                        &mut |_| {
+                            calls += 1;
+                            true
+                        },
                     )
                     .unwrap();
                 assert!(calls > 1);
@@ -430,7 +436,7 @@ mod tests {
                 "f.txt",
                 Utf8Policy::Strict,
                 4,
-                &mut |_| {},
+                &mut |_| true,
             )
             .unwrap_err();
         assert_eq!(
@@ -447,7 +453,7 @@ mod tests {
             "f.txt",
             Utf8Policy::Replace,
             4,
-            &mut |_| {},
+            &mut |_| true,
         )
         .unwrap();
         assert_eq!(c.get("\u{fffd}".as_bytes()), 1);

@@ -43,7 +43,7 @@ pub fn extend_vocab(
     base: &Vocab,
     counts: &PieceCounts,
     opts: &ExtendOptions,
-    progress: &mut dyn FnMut(usize),
+    progress: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Trained, TrainError> {
     if counts.is_empty() {
         return Err(TrainError::EmptyCorpus);
@@ -87,7 +87,7 @@ pub fn extend_vocab(
         (opts.n_new, opts.min_frequency),
         &allow,
         progress,
-    );
+    )?;
     Ok(Trained {
         tokens: table.into_bytes(),
         merges,
@@ -129,7 +129,7 @@ mod tests {
                 n_merges: 60,
                 min_frequency: 2,
             },
-            &mut |_| {},
+            &mut |_| true,
         )
         .unwrap();
         let base_vocab = vocab_of(&base.tokens);
@@ -145,7 +145,7 @@ mod tests {
                 first_id: n_base + 1, // one special token in between
                 scripts: Some(ScriptSet::new(&["Hangul"]).unwrap()),
             },
-            &mut |_| {},
+            &mut |_| true,
         )
         .unwrap();
         assert_eq!(ext.merges.iter().filter(|m| m.added).count(), 40);
@@ -184,7 +184,7 @@ mod tests {
                 first_id: u32::MAX - 5,
                 scripts: None,
             },
-            &mut |_| {},
+            &mut |_| true,
         )
         .unwrap_err();
         assert!(err.to_string().contains("overflow the id space"), "{err}");

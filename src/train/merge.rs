@@ -105,11 +105,12 @@ pub struct Trained {
 }
 
 /// Train a vocabulary from the 256 bytes: byte `b` has rank `b`, the i-th new token rank 256 + i.
-/// `progress(tokens_added)` is called every `PROGRESS_EVERY` new tokens.
+/// `progress(tokens_added)` is called every `PROGRESS_EVERY` new tokens; returning false stops
+/// with `TrainError::Interrupted`.
 pub fn train_from_bytes(
     counts: &PieceCounts,
     opts: &TrainOptions,
-    progress: &mut dyn FnMut(usize),
+    progress: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Trained, TrainError> {
     if counts.is_empty() {
         return Err(TrainError::EmptyCorpus);
@@ -121,7 +122,7 @@ pub fn train_from_bytes(
         (opts.n_merges, opts.min_frequency),
         &|_| true,
         progress,
-    );
+    )?;
     Ok(Trained {
         tokens: table.into_bytes(),
         merges,
@@ -198,8 +199,8 @@ impl Merger {
         mut next_id: Id,
         limits: (usize, u64),
         allow: &dyn Fn(&[u8]) -> bool,
-        progress: &mut dyn FnMut(usize),
-    ) -> Vec<Learned> {
+        progress: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<Vec<Learned>, TrainError> {
         let (n_new, min_frequency) = limits;
         let mut merges = Vec::new();
         let mut added = 0;
@@ -225,8 +226,8 @@ impl Merger {
                 table.insert(token, bytes);
                 next_id += 1;
                 added += 1;
-                if added % PROGRESS_EVERY == 0 {
-                    progress(added);
+                if added % PROGRESS_EVERY == 0 && !progress(added) {
+                    return Err(TrainError::Interrupted);
                 }
             }
             self.apply(pair, token);
@@ -238,7 +239,7 @@ impl Merger {
                 added: is_new,
             });
         }
-        merges
+        Ok(merges)
     }
 
     /// Tokens the corpus takes now.
@@ -438,7 +439,7 @@ mod tests {
                     n_merges: 60,
                     min_frequency,
                 },
-                &mut |_| {},
+                &mut |_| true,
             )
             .unwrap();
             assert_eq!(learned_pairs(&t), reference(&words, 60, min_frequency));
@@ -453,7 +454,7 @@ mod tests {
                 n_merges: 10,
                 min_frequency: 1,
             },
-            &mut |_| {},
+            &mut |_| true,
         )
         .unwrap_err();
         assert_eq!(err, TrainError::EmptyCorpus);
@@ -483,7 +484,7 @@ mod tests {
                     n_merges: 40,
                     min_frequency: 1,
                 },
-                &mut |_| {},
+                &mut |_| true,
             )
             .unwrap();
             assert_eq!(learned_pairs(&t), reference(&words, 40, 1), "round {round}");

@@ -43,6 +43,8 @@ pub enum TrainError {
     EmptyCorpus,
     /// A setting is out of range (the message names it).
     Invalid(String),
+    /// The progress callback asked to stop.
+    Interrupted,
 }
 
 impl fmt::Display for TrainError {
@@ -56,6 +58,7 @@ impl fmt::Display for TrainError {
             ),
             TrainError::EmptyCorpus => write!(f, "the corpus is empty: no text to learn merges from"),
             TrainError::Invalid(m) => write!(f, "{m}"),
+            TrainError::Interrupted => write!(f, "interrupted"),
         }
     }
 }

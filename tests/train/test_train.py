@@ -232,11 +232,17 @@ def test_progress_and_surrogates() -> None:
     enc = toklm.train_bpe(["abc\ud800 abc"] * 3, 300, errors="replace")
     assert enc.n_vocab > 256
 
-    def interrupt(*args: object) -> None:
-        raise KeyboardInterrupt
+    calls: list[str] = []
 
+    def interrupt(stage: str, done: int, total: int) -> None:
+        calls.append(stage)
+        if stage == "merge":
+            raise KeyboardInterrupt
+
+    # The exception stops the merging at once (one call), not at the end.
     with pytest.raises(KeyboardInterrupt):
-        toklm.train_bpe(texts, 256 + 2500, pattern="gpt2", progress=interrupt)
+        toklm.train_bpe(texts, 256 + 2500, pattern="gpt2", min_frequency=1, progress=interrupt)
+    assert calls.count("merge") == 1
 
 
 def test_interrupted_save_leaves_nothing(tmp_path, monkeypatch) -> None:
