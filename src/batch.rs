@@ -60,6 +60,25 @@ pub fn chunk_ranges(lens: &[usize], target: usize) -> Vec<Range<usize>> {
     out
 }
 
+/// The documents of `text` when each non-empty line is one: the lines without their "\n" (and
+/// the "\r" of a "\r\n"; a last line with no newline keeps a final "\r").
+pub fn split_lines(text: &str) -> Vec<&str> {
+    let mut out = Vec::with_capacity(text.len() / 64 + 1);
+    let mut rest = text;
+    while let Some(i) = rest.as_bytes().iter().position(|&b| b == b'\n') {
+        let line = &rest[..i];
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if !line.is_empty() {
+            out.push(line);
+        }
+        rest = &rest[i + 1..];
+    }
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
 /// One chunk's tokens and the end of each of its documents within them.
 struct ChunkOut {
     tokens: Vec<u32>,
@@ -257,6 +276,15 @@ mod tests {
             .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
             .collect();
         assert_eq!((t, o), (flat.tokens, flat.offsets));
+    }
+
+    #[test]
+    fn lines_are_split_as_documented() {
+        let text = "a\r\n\nb c\n\r\n\r\r\nlast\r";
+        assert_eq!(split_lines(text), vec!["a", "b c", "\r", "last\r"]);
+        assert_eq!(split_lines(""), Vec::<&str>::new());
+        assert_eq!(split_lines("\n\n"), Vec::<&str>::new());
+        assert_eq!(split_lines("x"), vec!["x"]);
     }
 
     #[test]

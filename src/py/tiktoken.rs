@@ -9,7 +9,7 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString};
 
 use super::{flat_arrays, par_map, value_error, FlatArrays};
-use crate::batch::encode_chunked;
+use crate::batch::{encode_chunked, split_lines};
 use crate::tiktoken::{CoreBpe, SpecialSet};
 use crate::vocab::{Rank, Vocab};
 
@@ -253,6 +253,28 @@ impl PyCoreBpe {
             .collect::<Result<Vec<_>, _>>()
         });
         self.token_lists(py, &results.map_err(value_error)?)
+    }
+
+    /// `encode_batch_flat` (specials as plain text) of the non-empty lines of UTF-8 `data` (see
+    /// `batch::split_lines`): no Python string per line. ValueError on invalid UTF-8.
+    fn encode_lines_flat<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        num_threads: usize,
+    ) -> PyResult<FlatArrays<'py>> {
+        let chunked = py
+            .detach(|| {
+                let text = std::str::from_utf8(data)
+                    .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+                let lines = split_lines(text);
+                encode_chunked(&lines, num_threads, |t, out| {
+                    self.core.encode_ordinary_into(t, out).map(|_| ())
+                })
+                .map_err(|e| e.to_string())
+            })
+            .map_err(value_error)?;
+        flat_arrays(py, &chunked)
     }
 
     /// Many texts to one flat token array and document offsets (see `FlatArrays`), in chunks of

@@ -10,7 +10,7 @@ import toklm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from toklm.corpus import TokenShards, tokenize_corpus
-from toklm.corpus.inputs import Source, plan_shards, read_documents
+from toklm.corpus.inputs import Source, documents_of, plan_shards, read_documents
 
 from .helpers import reference_documents, sample_corpora
 
@@ -79,9 +79,15 @@ def test_documents_do_not_depend_on_shard_or_block_size(
         for plan in plans
         for piece in plan.pieces
         for block in read_documents(piece, source, block_bytes)
-        for doc in block
+        for doc in documents_of(block)
     ]
     assert got == reference_documents(text, split)
+    if split == "lines":  # the core's own split of the same bytes
+        enc = toklm.get_encoding("gpt2")
+        tokens, offsets = enc._core_bpe.encode_lines_flat(text.encode("utf-8"), 2)
+        want = enc.encode_ordinary_batch(got)
+        assert np.frombuffer(tokens, "<u4").tolist() == [t for ids in want for t in ids]
+        assert np.frombuffer(offsets, "<i8").tolist() == [0, *np.cumsum([len(x) for x in want])]
     # The shards cover the file exactly, in order.
     covered = [(p.start, p.end) for plan in plans for p in plan.pieces]
     assert [s for s, _ in covered[1:]] == [e for _, e in covered[:-1]]

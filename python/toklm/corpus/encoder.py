@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from toklm.encoding import Encoding
+from toklm.encoding import Encoding, flat_arrays
 from toklm.load import CompactRanks
 
 __all__ = ["EncoderSpec", "encode_flat"]
@@ -97,6 +97,26 @@ def _load(kind: str, value: str | bytes) -> Any:
             special_tokens=d["special_tokens"],
         )
     raise ValueError(f"unknown tokenizer spec kind {kind!r}")
+
+
+def encode_lines_flat(
+    tokenizer: Any, data: bytes, num_threads: int
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]] | None:
+    """`encode_flat` of the non-empty lines of UTF-8 `data` in one native call (no Python string
+    per line), or None where there is no such path (not a `toklm.Encoding`) or `data` is not valid
+    UTF-8 (the caller then decodes it itself, which names the bad byte).
+
+    >>> import toklm
+    >>> tokens, offsets = encode_lines_flat(toklm.get_encoding("gpt2"), b"hello\\r\\n\\n world", 1)
+    >>> tokens.tolist(), offsets.tolist()
+    ([31373, 995], [0, 1, 2])
+    """
+    if not isinstance(tokenizer, Encoding):
+        return None
+    try:
+        return flat_arrays(*tokenizer._core_bpe.encode_lines_flat(data, num_threads))
+    except ValueError:
+        return None
 
 
 def encode_flat(

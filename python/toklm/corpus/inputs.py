@@ -96,6 +96,24 @@ class Piece:
 
 
 @dataclass(frozen=True)
+class RawLines:
+    """A block of a text input with a document per line, still as bytes (strict UTF-8): the core
+    splits and encodes it without a Python string per line; `documents()` does it in Python."""
+
+    data: bytes
+    path: str
+    at: int  # byte offset of `data` in the file
+
+    def documents(self) -> list[str]:
+        return _text_documents(_decode(self.data, self.path, self.at, "strict"), "lines")
+
+
+def documents_of(block: list[str] | RawLines) -> list[str]:
+    """The documents of a block from `read_documents`."""
+    return block.documents() if isinstance(block, RawLines) else block
+
+
+@dataclass(frozen=True)
 class ShardPlan:
     """The pieces of input that make shard `index`, and their size in bytes."""
 
@@ -239,8 +257,10 @@ def _merge_adjacent(shards: list[ShardPlan]) -> list[ShardPlan]:
 
 def read_documents(
     piece: Piece, source: Source, block_bytes: int = BLOCK_BYTES
-) -> Iterator[list[str]]:
-    """The documents of `piece`, in order, a block of about `block_bytes` at a time."""
+) -> Iterator[list[str] | RawLines]:
+    """The documents of `piece`, in order, a block of about `block_bytes` at a time (lines of
+    strict UTF-8 text as `RawLines`; `documents_of` gives any block's documents)."""
+    raw = source.format == "text" and source.split == "lines" and source.errors == "strict"
     if source.format == "parquet":
         yield from _parquet_documents(piece, source)
         return
@@ -260,6 +280,10 @@ def read_documents(
                 continue
             if pos < piece.end:
                 cut += len(sep)
+            if raw:
+                yield RawLines(data[:cut], piece.path, carry_at)
+                carry, carry_at = data[cut:], carry_at + cut
+                continue
             text = _decode(data[:cut], piece.path, carry_at, source.errors)
             if source.format == "jsonl":
                 yield _json_documents(text, piece.path, carry_at, source.field)

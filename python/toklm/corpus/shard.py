@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from toklm.corpus.encoder import EncoderSpec, encode_flat
-from toklm.corpus.inputs import BLOCK_BYTES, ShardPlan, Source, read_documents
+from toklm.corpus.encoder import EncoderSpec, encode_flat, encode_lines_flat
+from toklm.corpus.inputs import BLOCK_BYTES, RawLines, ShardPlan, Source, read_documents
 from toklm.native import DEFAULT_THREADS
 
 __all__ = ["ShardJob", "load_record", "run_shard", "shard_name", "write_atomic"]
@@ -97,10 +97,19 @@ def run_shard(job: ShardJob, plan: ShardPlan) -> dict[str, Any]:
         f_idx.write(first)
         h_idx.update(first)
         for piece in plan.pieces:
-            for docs in read_documents(piece, job.source, job.block_bytes):
-                if not docs:
+            for block in read_documents(piece, job.source, job.block_bytes):
+                flat = None
+                if isinstance(block, RawLines):
+                    flat = encode_lines_flat(tokenizer, block.data, threads)
+                    if flat is None:
+                        block = block.documents()
+                if flat is None:
+                    assert isinstance(block, list)
+                    flat = encode_flat(tokenizer, block, threads)
+                tokens, offsets = flat
+                docs = len(offsets) - 1
+                if docs == 0:
                     continue
-                tokens, offsets = encode_flat(tokenizer, docs, threads)
                 if job.eot is not None:
                     tokens = np.insert(tokens, offsets[1:], np.uint32(job.eot))
                     offsets = offsets + np.arange(len(offsets), dtype=np.int64)
@@ -112,7 +121,7 @@ def run_shard(job: ShardJob, plan: ShardPlan) -> dict[str, Any]:
                 f_idx.write(ends)
                 h_idx.update(ends)
                 n_tokens += len(tokens)
-                n_docs += len(docs)
+                n_docs += docs
         for f in (f_bin, f_idx):
             f.flush()
             os.fsync(f.fileno())
