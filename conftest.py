@@ -46,5 +46,10 @@ def shared(relative: str) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _doctest_helpers(doctest_namespace: dict) -> None:
+def _doctest_helpers(doctest_namespace: dict, request: pytest.FixtureRequest) -> None:
     doctest_namespace["shared"] = shared
+    if request.node.name.startswith("toklm.hf.tokenizer."):
+        # The methods' examples call `tok`: GPT-2's tokenizer, from ../shared.
+        from toklm.hf import Tokenizer
+
+        doctest_namespace["tok"] = Tokenizer.from_pretrained(shared("tokenizers/gpt2"))

@@ -44,7 +44,7 @@ pub(super) const CHARSTEP: u32 = 1 << 29;
 pub(super) const ID_BITS: u32 = 22;
 pub(super) const ID_MASK: u32 = (1 << ID_BITS) - 1;
 /// No rank / no node; as a cursor it has `LEAF` set, so a walk stops on it.
-pub(super) const NONE: u32 = u32::MAX;
+pub(super) const NONE: u32 = NO_RANK;
 /// Slots of the pair-validity memo (4 bytes each, 2 MB); a slot stores the other 42 - 19 bits of
 /// the pair's key.
 pub(super) const MEMO_BITS: u32 = 19;

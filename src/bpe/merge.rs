@@ -80,6 +80,7 @@ pub struct HeapScratch {
 /// parts (Hugging Face's `Word::merge_all`); stale entries, whose pair changed since they were
 /// pushed, are skipped on pop. The merged parts are left in `parts`.
 pub fn merge_heap<R: MergeRule>(rule: &R, parts: &mut Vec<Part>, scratch: &mut HeapScratch) {
+    // No neighbour: the end of the linked list of parts (not a rank).
     const NONE: u32 = u32::MAX;
     let n = parts.len();
     if n < 2 {

@@ -4,9 +4,8 @@
 class aliases reproduce the transformers class of the same name.
 
 >>> from toklm.hf import AutoTokenizer
->>> # skipped: loads a tokenizer from ../shared (tests/hf run this)
->>> tok = AutoTokenizer.from_pretrained("../shared/tokenizers/gpt-neox-20b")  # doctest: +SKIP
->>> tok("Hello world, we are Gmarket.")["input_ids"]  # doctest: +SKIP
+>>> tok = AutoTokenizer.from_pretrained(shared("tokenizers/gpt-neox-20b"))
+>>> tok("Hello world, we are Gmarket.")["input_ids"]
 [12092, 1533, 13, 359, 403, 443, 16532, 15]
 """
 

@@ -123,10 +123,9 @@ def tokenizer_to_encoding(tokenizer: Any, name: str | None = None) -> Any:
     """The `toklm.Encoding` (tiktoken rules) of a byte-level tokenizer, when the rules agree.
 
     >>> from toklm.hf import Tokenizer
-    >>> # skipped: loads a tokenizer from ../shared (tests/hf/test_convert.py)
-    >>> gpt2 = Tokenizer.from_pretrained("../shared/tokenizers/gpt2")  # doctest: +SKIP
-    >>> enc = tokenizer_to_encoding(gpt2)  # doctest: +SKIP
-    >>> enc.encode("Hello world")  # doctest: +SKIP
+    >>> gpt2 = Tokenizer.from_pretrained(shared("tokenizers/gpt2"))
+    >>> enc = tokenizer_to_encoding(gpt2)
+    >>> enc.encode("Hello world")
     [15496, 995]
     """
     from toklm.encoding import Encoding
