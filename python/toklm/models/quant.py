@@ -223,7 +223,8 @@ def quantize(
     ]
     # int8 converts on a few threads; bf16 packs on one (fbgemm's packing allocates as it goes,
     # and concurrent packing fragments the heap: peak memory rose by 10-20%).
-    threads = 1 if mode == "bf16" else max(1, min(4, torch.get_num_threads()))
+    # From the cache there is nothing to convert: no threads to start.
+    threads = 1 if mode == "bf16" or converted else max(1, min(4, torch.get_num_threads()))
     scratch = _Scratch()
     with ThreadPoolExecutor(threads) as pool:
 
@@ -236,9 +237,8 @@ def quantize(
 
         for start in range(0, len(linears), threads):  # a window at a time: bounded memory
             window = linears[start : start + threads]
-            for (module, child_name, child, name), new in zip(
-                window, pool.map(convert, window), strict=True
-            ):
+            results = pool.map(convert, window) if threads > 1 else map(convert, window)
+            for (module, child_name, child, name), new in zip(window, results, strict=True):
                 if on_converted is not None:
                     on_converted(name, new)
                 if isinstance(new, Bf16Linear) and new.packed is not None:
