@@ -19,18 +19,10 @@ from typing import Any
 from toklm.economics.compare import resolve
 from toklm.economics.measure import measure, read_fields, tokenizer_label
 from toklm.economics.textio import InputError, Source
+from toklm.languages import LANGUAGE_NAMES
 
 __all__ = ["LANGUAGE_NAMES", "count_lines", "report", "summarize"]
 
-LANGUAGE_NAMES = {
-    "am": "Amharic", "ar": "Arabic", "bn": "Bengali", "de": "German", "el": "Greek",
-    "en": "English", "es": "Spanish", "fa": "Persian", "fr": "French", "he": "Hebrew",
-    "hi": "Hindi", "id": "Indonesian", "it": "Italian", "ja": "Japanese", "km": "Khmer",
-    "ko": "Korean", "my": "Burmese", "nl": "Dutch", "pl": "Polish", "pt": "Portuguese",
-    "ru": "Russian", "sw": "Swahili", "ta": "Tamil", "th": "Thai", "tr": "Turkish",
-    "uk": "Ukrainian", "vi": "Vietnamese", "yue": "Cantonese", "zh": "Chinese (Simplified)",
-    "zh-Hant": "Chinese (Traditional)", "code": "Python code",
-}  # fmt: skip
 
 # Quantiles of tokens per line kept in each record (for box plots and the tables).
 LINE_QUANTILES = (5, 25, 50, 75, 95)

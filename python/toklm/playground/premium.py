@@ -13,17 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from toklm.languages import LANGUAGE_NAMES
+
 __all__ = ["LANGUAGES", "cost", "cost_html", "pair", "premium", "premium_html"]
 
-LANGUAGES = {
-    "am": "Amharic", "ar": "Arabic", "bn": "Bengali", "de": "German", "el": "Greek",
-    "es": "Spanish", "fa": "Persian", "fr": "French", "he": "Hebrew", "hi": "Hindi",
-    "id": "Indonesian", "it": "Italian", "ja": "Japanese", "km": "Khmer", "ko": "Korean",
-    "my": "Burmese", "nl": "Dutch", "pl": "Polish", "pt": "Portuguese", "ru": "Russian",
-    "sw": "Swahili", "ta": "Tamil", "th": "Thai", "tr": "Turkish", "uk": "Ukrainian",
-    "vi": "Vietnamese", "yue": "Cantonese", "zh": "Chinese (Simplified)",
-    "zh-Hant": "Chinese (Traditional)",
-}  # fmt: skip
+# The languages of the bundled sentences (English is the reference; code is not a language here).
+LANGUAGES = {k: v for k, v in LANGUAGE_NAMES.items() if k not in ("en", "code")}
 
 
 @functools.cache
