@@ -216,7 +216,7 @@ def bench_dtype(
                             ids, max_new_tokens=n, eos_token_id=[], use_cuda_graphs=graphs
                         )
                 else:  # a CPU has no graphs: run the runner's static step eagerly instead
-                    from toklm.models.cuda_graphs import generate_static
+                    from toklm.models.generation import generate_static
 
                     def run(n: int = new, graphs: bool = graphs) -> Any:
                         return generate_static(

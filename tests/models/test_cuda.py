@@ -13,7 +13,7 @@ import pytest
 from toklm.cli import main
 from toklm.models import AutoModelForCausalLM
 from toklm.models import cuda_graphs as cg
-from toklm.models.generation import _Run
+from toklm.models.generation import _Run, generate_static
 
 from .conftest import VOCAB, gpt2_config, neox_config, save_hf, torch, transformers
 
@@ -122,7 +122,7 @@ def test_windows_buckets_and_replays(pair):
     ref = ours.generate(ragged, max_new_tokens=40, eos_token_id=[], use_cuda_graphs=False)
 
     def captured():
-        return cg.generate_static(ours, ragged, window_block=8, max_new_tokens=40, eos_token_id=[])
+        return generate_static(ours, ragged, window_block=8, max_new_tokens=40, eos_token_id=[])
 
     assert torch.equal(captured(), ref)
     (runner,) = [r for r in runners(ours) if r.window_block == 8]

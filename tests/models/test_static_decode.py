@@ -10,6 +10,7 @@ from toklm.cli import main
 from toklm.models import AutoModelForCausalLM, DeviceError
 from toklm.models import cuda_graphs as cg
 from toklm.models.device import resolve_device
+from toklm.models.generation import generate_static
 
 from .conftest import VOCAB, gpt2_config, neox_config, save_hf, torch
 
@@ -174,7 +175,7 @@ def model(request, tmp_path):
 
 def run_static(model, ids, *, window_block=8, scores=False, **kw):
     """generate() through the runner with capture off (what the CUDA path runs, eagerly)."""
-    return cg.generate_static(
+    return generate_static(
         model,
         ids,
         capture=False,

@@ -42,7 +42,6 @@ __all__ = [
     "DecodeRunner",
     "batch_bucket",
     "capacity_bucket",
-    "generate_static",
     "graph_steps",
     "release_decode_runners",
     "runner_for",
@@ -328,31 +327,3 @@ def graph_steps(
             if run.raw_logits is not None:
                 del run.raw_logits[generated:]
 
-
-def generate_static(
-    model: CausalLM,
-    input_ids: Any,
-    attention_mask: Any = None,
-    *,
-    capture: bool | None = None,
-    sync_every: int | None = None,
-    window_block: int = WINDOW_BLOCK,
-    seed: int | None = None,
-    output_scores: bool = False,
-    output_logits: bool = False,
-    return_dict_in_generate: bool = False,
-    **kwargs: Any,
-) -> Any:
-    """`generate()` (same arguments and results) through a `DecodeRunner`, on any device:
-    `capture=False` runs the static-buffer step eagerly, which is how it is checked on a CPU.
-
-    >>> # skipped: needs a CUDA device (tests/models/test_cuda.py)
-    >>> generate_static(model, [[15496, 995]], max_new_tokens=3, capture=False)  # doctest: +SKIP
-    tensor([[15496,   995,    11,   290,   262]])
-    """
-    from .generation import _Run
-
-    run = _Run(model, input_ids, attention_mask, seed, output_scores, output_logits, kwargs)
-    for _ in graph_steps(run, sync_every=sync_every, capture=capture, window_block=window_block):
-        pass
-    return run.output(return_dict_in_generate)

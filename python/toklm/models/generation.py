@@ -478,3 +478,33 @@ class TextStream:
 def stream(model: CausalLM, prompt: str | Sequence[int], **kwargs: Any) -> TextStream:
     """Yield the generated text piece by piece (see `TextStream`)."""
     return TextStream(model, prompt, **kwargs)
+
+
+def generate_static(
+    model: CausalLM,
+    input_ids: Any,
+    attention_mask: Any = None,
+    *,
+    capture: bool | None = None,
+    sync_every: int | None = None,
+    window_block: int | None = None,
+    seed: int | None = None,
+    output_scores: bool = False,
+    output_logits: bool = False,
+    return_dict_in_generate: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """`generate()` (same arguments and results) through `cuda_graphs.DecodeRunner`, on any device:
+    `capture=False` runs the static-buffer step eagerly, which is how it is checked on a CPU.
+
+    >>> # skipped: needs a CUDA device (tests/models/test_cuda.py)
+    >>> generate_static(model, [[15496, 995]], max_new_tokens=3, capture=False)  # doctest: +SKIP
+    tensor([[15496,   995,    11,   290,   262]])
+    """
+    from .cuda_graphs import WINDOW_BLOCK, graph_steps
+
+    run = _Run(model, input_ids, attention_mask, seed, output_scores, output_logits, kwargs)
+    block = WINDOW_BLOCK if window_block is None else window_block
+    for _ in graph_steps(run, sync_every=sync_every, capture=capture, window_block=block):
+        pass
+    return run.output(return_dict_in_generate)
