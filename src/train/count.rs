@@ -2,8 +2,8 @@
 //!
 //! Texts are split by the encoding's `Pretokenizer` on every core (rayon); each thread counts
 //! into its own map keyed by slices of the text (no allocation for a piece seen before), and
-//! the maps are added into one map of owned pieces. Counts are sums, so the result does not
-//! depend on the thread count or on how the work was divided.
+//! the maps are added into the shards of one table of owned pieces, a shard per task. Counts are
+//! sums, so the result does not depend on the thread count or on how the work was divided.
 //!
 //! Files are streamed: read in blocks, cut at a *safe boundary* (just after a `\n` that is
 //! followed by an ASCII letter), and the tail after the last safe boundary is carried into the
@@ -16,11 +16,12 @@
 //! whole-file split.
 
 use std::fs::File;
+use std::hash::Hasher;
 use std::io::Read;
 use std::path::Path;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHasher};
 
 use super::TrainError;
 use crate::pretok::Pretokenizer;
@@ -42,14 +43,52 @@ pub enum Utf8Policy {
 }
 
 /// Distinct pieces and how often each occurred.
-#[derive(Debug, Default, Clone)]
+///
+/// The pieces are spread over `SHARDS` maps by a hash of their bytes, so that the threads' counts
+/// are added in parallel, one shard per task (a single map made that step serial, and it
+/// dominated the counting phase).
+#[derive(Debug, Clone)]
 pub struct PieceCounts {
-    map: FxHashMap<Box<[u8]>, u64>,
+    shards: Vec<FxHashMap<Box<[u8]>, u64>>,
     /// Bytes of text counted so far.
     pub bytes: u64,
 }
 
 type LocalCounts<'a> = FxHashMap<&'a [u8], u64>;
+/// One thread's counts sorted by shard: `part[shard]` holds that shard's entries.
+type ShardedPart<'a> = Vec<Vec<(&'a [u8], u64)>>;
+
+/// Number of maps a `PieceCounts` is spread over.
+const SHARDS: usize = 64;
+
+/// The shard of a piece: the top bits of its hash, remixed so that a shard's keys do not share
+/// the bits its own hash table indexes by.
+#[inline]
+fn shard_of(piece: &[u8]) -> usize {
+    let mut h = FxHasher::default();
+    h.write(piece);
+    (h.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+}
+
+/// Add `count` occurrences of `piece` to one shard.
+#[inline]
+fn add_to(shard: &mut FxHashMap<Box<[u8]>, u64>, piece: &[u8], count: u64) {
+    match shard.get_mut(piece) {
+        Some(c) => *c += count,
+        None => {
+            shard.insert(piece.into(), count);
+        }
+    }
+}
+
+impl Default for PieceCounts {
+    fn default() -> Self {
+        Self {
+            shards: vec![FxHashMap::default(); SHARDS],
+            bytes: 0,
+        }
+    }
+}
 
 impl PieceCounts {
     pub fn new() -> Self {
@@ -58,39 +97,43 @@ impl PieceCounts {
 
     /// Number of distinct pieces.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.shards.iter().map(|m| m.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.shards.iter().all(|m| m.is_empty())
     }
 
     /// The count of one piece (0 if never seen).
     pub fn get(&self, piece: &[u8]) -> u64 {
-        self.map.get(piece).copied().unwrap_or(0)
+        self.shards[shard_of(piece)]
+            .get(piece)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Add `count` occurrences of `piece`.
     pub fn add(&mut self, piece: &[u8], count: u64) {
-        match self.map.get_mut(piece) {
-            Some(c) => *c += count,
-            None => {
-                self.map.insert(piece.into(), count);
-            }
-        }
+        add_to(&mut self.shards[shard_of(piece)], piece, count);
     }
 
     /// Every distinct piece with its count, sorted by piece bytes (a canonical order).
     pub fn sorted(&self) -> Vec<(&[u8], u64)> {
-        let mut v: Vec<(&[u8], u64)> = self.map.iter().map(|(k, &c)| (&k[..], c)).collect();
+        let mut v: Vec<(&[u8], u64)> = self
+            .shards
+            .iter()
+            .flat_map(|m| m.iter().map(|(k, &c)| (&k[..], c)))
+            .collect();
         v.sort_unstable_by(|a, b| a.0.cmp(b.0));
         v
     }
 
     /// Add every piece of `other`.
     pub fn merge(&mut self, other: &PieceCounts) {
-        for (k, &c) in &other.map {
-            self.add(k, c);
+        for (mine, theirs) in self.shards.iter_mut().zip(&other.shards) {
+            for (k, &c) in theirs {
+                add_to(mine, k, c);
+            }
         }
         self.bytes += other.bytes;
     }
@@ -116,18 +159,38 @@ impl PieceCounts {
         pretok: &Pretokenizer,
         spans: &[(&str, usize)],
     ) -> Result<(), TrainError> {
-        let local = crate::pool::install(|| {
-            spans
+        crate::pool::install(|| {
+            // Each thread counts into maps of its own, keyed by slices of the text...
+            let locals = spans
                 .par_iter()
                 .try_fold(LocalCounts::default, |mut m, &(t, limit)| {
                     count_into(pretok, t, limit, &mut m).map(|_| m)
                 })
-                .try_reduce(LocalCounts::default, |a, b| Ok(add_local(a, b)))
-        })?;
-        for (k, c) in local {
-            self.add(k, c);
-        }
-        Ok(())
+                .collect::<Result<Vec<_>, _>>()?;
+            // ...whose entries are sorted into shards...
+            let parts: Vec<ShardedPart> = locals
+                .into_par_iter()
+                .map(|m| {
+                    let mut part = vec![Vec::new(); SHARDS];
+                    for (k, c) in m {
+                        part[shard_of(k)].push((k, c));
+                    }
+                    part
+                })
+                .collect();
+            // ...and each shard adds its entries from every thread, all shards in parallel.
+            self.shards
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(i, shard)| {
+                    for part in &parts {
+                        for &(k, c) in &part[i] {
+                            add_to(shard, k, c);
+                        }
+                    }
+                });
+            Ok(())
+        })
     }
 
     /// Stream a file through `add_texts`, in blocks cut at safe boundaries (see the module
@@ -254,17 +317,6 @@ fn count_into<'a>(
             }
         })
         .map_err(TrainError::Pattern)
-}
-
-/// Add the smaller map into the larger one.
-fn add_local<'a>(mut a: LocalCounts<'a>, mut b: LocalCounts<'a>) -> LocalCounts<'a> {
-    if a.len() < b.len() {
-        std::mem::swap(&mut a, &mut b);
-    }
-    for (k, c) in b {
-        *a.entry(k).or_insert(0) += c;
-    }
-    a
 }
 
 /// Whether a block may be cut at `i`: just after a `\n`, before an ASCII letter.
