@@ -97,11 +97,8 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def cli_model_dir(tmp_path_factory):
-    """A tiny Pythia-shaped checkpoint with the real GPT-NeoX tokenizer, for CLI runs."""
-    pytest.importorskip("toklm.hf")
-    path = tmp_path_factory.mktemp("pythia-tiny-device")
+def tiny_pythia(path, *, context=64):
+    """A tiny Pythia-shaped checkpoint with the real GPT-NeoX tokenizer, saved in `path`."""
     save_hf(
         neox_config(
             vocab_size=50304,
@@ -110,9 +107,16 @@ def cli_model_dir(tmp_path_factory):
             num_attention_heads=2,
             intermediate_size=32,
             initializer_range=0.5,
-            max_position_embeddings=64,
+            max_position_embeddings=context,
         ),
         path,
     )
     shutil.copy(shared_path("tokenizers/gpt-neox-20b/tokenizer.json"), path / "tokenizer.json")
     return path
+
+
+@pytest.fixture(scope="module")
+def cli_model_dir(tmp_path_factory):
+    """A tiny Pythia-shaped checkpoint with the real GPT-NeoX tokenizer, for CLI runs."""
+    pytest.importorskip("toklm.hf")
+    return tiny_pythia(tmp_path_factory.mktemp("pythia-tiny-device"))

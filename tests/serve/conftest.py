@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shutil
 import socket
 import threading
 import time
@@ -16,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from ..conftest import shared_path
 
 
 def require(module: str) -> Any:
@@ -41,8 +38,7 @@ httpx = require("httpx")
 from ..models.conftest import (  # noqa: E402
     _one_thread,  # noqa: F401
     _pinned_transformers,  # noqa: F401
-    neox_config,
-    save_hf,
+    tiny_pythia,
 )
 
 CHAT_TEMPLATE = (
@@ -52,19 +48,7 @@ CHAT_TEMPLATE = (
 
 
 def tiny_checkpoint(path: Path, *, chat_template: bool = True, context: int = 64) -> Path:
-    save_hf(
-        neox_config(
-            vocab_size=50304,
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
-            initializer_range=0.5,
-            max_position_embeddings=context,
-        ),
-        path,
-    )
-    shutil.copy(shared_path("tokenizers/gpt-neox-20b/tokenizer.json"), path / "tokenizer.json")
+    tiny_pythia(path, context=context)
     if chat_template:
         (path / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHAT_TEMPLATE}))
     return path
