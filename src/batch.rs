@@ -3,10 +3,12 @@
 //! Returning a list per document caps batch throughput where Python objects are built, and a
 //! rayon task per document makes short documents (one line each) pay a per-item cost. Here the
 //! documents are grouped into chunks of about [`CHUNK_BYTES`] of text, each chunk is one task that
-//! appends its tokens to its own buffer, and the buffers are concatenated once into the output.
+//! appends its tokens to its own buffer, and the buffers are copied once into the output, each
+//! by its own task (a prefix sum of their sizes gives each its place).
 //! The result does not depend on the number of threads: chunk boundaries depend only on the text
 //! lengths, and chunks are concatenated in order.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -113,6 +115,7 @@ where
 pub struct Chunked {
     parts: Vec<ChunkOut>,
     n_docs: usize,
+    threads: usize,
 }
 
 impl Chunked {
@@ -126,37 +129,55 @@ impl Chunked {
         self.n_docs
     }
 
-    /// Write every token as 4 little-endian bytes into `out` (`4 * n_tokens()` bytes).
-    pub fn write_tokens_le(&self, out: &mut [u8]) {
-        assert_eq!(out.len(), 4 * self.n_tokens(), "token buffer size");
-        let mut dst = out.chunks_exact_mut(4);
-        for part in &self.parts {
-            // The part first: zip stops on it without taking one more from `dst`.
-            for (t, d) in part.tokens.iter().zip(dst.by_ref()) {
-                d.copy_from_slice(&t.to_le_bytes());
-            }
-        }
-    }
-
-    /// Write the `n_docs() + 1` document offsets as 8 little-endian bytes each into `out`.
-    pub fn write_offsets_le(&self, out: &mut [u8]) {
-        assert_eq!(out.len(), 8 * (self.n_docs + 1), "offset buffer size");
-        let mut dst = out.chunks_exact_mut(8);
-        if let Some(d) = dst.next() {
-            d.copy_from_slice(&0i64.to_le_bytes());
-        }
+    /// Write every token as 4 little-endian bytes into `tokens` (`4 * n_tokens()` bytes) and
+    /// the `n_docs() + 1` document offsets as 8 little-endian bytes each into `offsets`; both
+    /// are fully written, so they may start uninitialized. Each chunk is copied to its place
+    /// (found by a prefix sum of the chunk sizes) on its own task, on as many threads as the
+    /// chunks were encoded with: the copy is no serial tail after the parallel encoding.
+    pub fn write_le(&self, tokens: &mut [MaybeUninit<u8>], offsets: &mut [MaybeUninit<u8>]) {
+        assert_eq!(tokens.len(), 4 * self.n_tokens(), "token buffer size");
+        assert_eq!(offsets.len(), 8 * (self.n_docs + 1), "offset buffer size");
+        let (first, mut offsets) = offsets.split_at_mut(8);
+        write_bytes(first, &0i64.to_le_bytes());
+        let mut tokens = tokens;
+        let mut jobs = Vec::with_capacity(self.parts.len());
         let mut base = 0usize;
         for part in &self.parts {
-            for (&end, d) in part.ends.iter().zip(dst.by_ref()) {
-                d.copy_from_slice(&((base + end) as i64).to_le_bytes());
-            }
+            let (t, rest_t) = std::mem::take(&mut tokens).split_at_mut(4 * part.tokens.len());
+            let (o, rest_o) = std::mem::take(&mut offsets).split_at_mut(8 * part.ends.len());
+            (tokens, offsets) = (rest_t, rest_o);
+            jobs.push((part, base, t, o));
             base += part.tokens.len();
+        }
+        let copy = |(part, base, t, o): (
+            &ChunkOut,
+            usize,
+            &mut [MaybeUninit<u8>],
+            &mut [MaybeUninit<u8>],
+        )| {
+            for (tok, d) in part.tokens.iter().zip(t.chunks_exact_mut(4)) {
+                write_bytes(d, &tok.to_le_bytes());
+            }
+            for (&end, d) in part.ends.iter().zip(o.chunks_exact_mut(8)) {
+                write_bytes(d, &((base + end) as i64).to_le_bytes());
+            }
+        };
+        if self.threads <= 1 || jobs.len() <= 1 {
+            jobs.into_iter().for_each(copy);
+        } else {
+            crate::pool::install(|| jobs.into_par_iter().for_each(copy));
         }
     }
 
     /// Tokens and offsets as vectors.
     pub fn into_flat(self) -> FlatTokens {
         concatenate(&self.parts, self.n_docs)
+    }
+}
+
+fn write_bytes(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        d.write(s);
     }
 }
 
@@ -200,6 +221,7 @@ where
     Ok(Chunked {
         parts,
         n_docs: texts.len(),
+        threads,
     })
 }
 
@@ -261,21 +283,31 @@ mod tests {
     #[test]
     fn little_endian_buffers_match_the_vectors() {
         let texts: Vec<String> = (0..3000).map(|i| "xyz ".repeat(i % 50)).collect();
-        let chunked = encode_chunked(&texts, 2, bytes_encoder).unwrap();
-        let mut tokens = vec![0u8; 4 * chunked.n_tokens()];
-        let mut offsets = vec![0u8; 8 * (chunked.n_docs() + 1)];
-        chunked.write_tokens_le(&mut tokens);
-        chunked.write_offsets_le(&mut offsets);
-        let flat = chunked.into_flat();
-        let t: Vec<u32> = tokens
-            .chunks_exact(4)
-            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
-            .collect();
-        let o: Vec<i64> = offsets
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-            .collect();
-        assert_eq!((t, o), (flat.tokens, flat.offsets));
+        for threads in [1, 2, 4] {
+            let chunked = encode_chunked(&texts, threads, bytes_encoder).unwrap();
+            let (n_t, n_o) = (4 * chunked.n_tokens(), 8 * (chunked.n_docs() + 1));
+            let mut tokens = Vec::with_capacity(n_t);
+            let mut offsets = Vec::with_capacity(n_o);
+            chunked.write_le(
+                &mut tokens.spare_capacity_mut()[..n_t],
+                &mut offsets.spare_capacity_mut()[..n_o],
+            );
+            // SAFETY: write_le initialized every byte of both buffers.
+            unsafe {
+                tokens.set_len(n_t);
+                offsets.set_len(n_o);
+            }
+            let flat = chunked.into_flat();
+            let t: Vec<u32> = tokens
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            let o: Vec<i64> = offsets
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            assert_eq!((t, o), (flat.tokens, flat.offsets), "{threads} threads");
+        }
     }
 
     #[test]

@@ -291,7 +291,7 @@ impl PyHfBpe {
                 })
             })
             .map_err(value_error)?;
-        flat_arrays(py, &chunked)
+        flat_arrays(py, chunked)
     }
 
     /// Token ids and character offsets of many texts, on `num_threads` threads.

@@ -36,16 +36,46 @@ pub(crate) fn par_map<T: Sync, R: Send>(
 /// bytearrays that `numpy.frombuffer` wraps without a copy (the chunks are copied once, here).
 pub(crate) type FlatArrays<'py> = (Bound<'py, PyByteArray>, Bound<'py, PyByteArray>);
 
-pub(crate) fn flat_arrays<'py>(py: Python<'py>, chunked: &Chunked) -> PyResult<FlatArrays<'py>> {
-    let tokens = PyByteArray::new_with(py, 4 * chunked.n_tokens(), |buf| {
-        chunked.write_tokens_le(buf);
-        Ok(())
-    })?;
-    let offsets = PyByteArray::new_with(py, 8 * (chunked.n_docs() + 1), |buf| {
-        chunked.write_offsets_le(buf);
-        Ok(())
-    })?;
+pub(crate) fn flat_arrays(py: Python<'_>, chunked: Chunked) -> PyResult<FlatArrays<'_>> {
+    let (tokens, t_ptr) = uninit_bytearray(py, 4 * chunked.n_tokens())?;
+    let (offsets, o_ptr) = uninit_bytearray(py, 8 * (chunked.n_docs() + 1))?;
+    py.detach(move || {
+        // SAFETY: both buffers were just made with these lengths and no Python code holds
+        // them yet, so nothing else reads, writes or resizes them until we return.
+        let (t, o) = unsafe { (t_ptr.slice(), o_ptr.slice()) };
+        chunked.write_le(t, o);
+        drop(chunked); // the chunk buffers are freed without the GIL too
+    });
     Ok((tokens, offsets))
+}
+
+/// The buffer of a fresh bytearray, to be written without the GIL.
+struct RawBuf(*mut std::mem::MaybeUninit<u8>, usize);
+
+// SAFETY: the buffer belongs to a bytearray no other code can reach while it is written.
+unsafe impl Send for RawBuf {}
+
+impl RawBuf {
+    /// SAFETY: the caller must be the only user of the buffer while the slice lives.
+    unsafe fn slice<'a>(&self) -> &'a mut [std::mem::MaybeUninit<u8>] {
+        if self.1 == 0 {
+            return &mut [];
+        }
+        std::slice::from_raw_parts_mut(self.0, self.1)
+    }
+}
+
+/// A bytearray of `len` bytes left uninitialized (no zeroing pass), and its buffer.
+fn uninit_bytearray(py: Python<'_>, len: usize) -> PyResult<(Bound<'_, PyByteArray>, RawBuf)> {
+    let n = isize::try_from(len).map_err(|_| value_error("batch output too large"))?;
+    // SAFETY: a null source asks CPython for an uninitialized buffer of `n` bytes; the owned
+    // reference it returns (or null with an exception set) is taken over by `Bound`.
+    unsafe {
+        let obj = pyo3::ffi::PyByteArray_FromStringAndSize(std::ptr::null(), n);
+        let array = Bound::from_owned_ptr_or_err(py, obj)?.cast_into_unchecked::<PyByteArray>();
+        let ptr = pyo3::ffi::PyByteArray_AsString(array.as_ptr()).cast();
+        Ok((array, RawBuf(ptr, len)))
+    }
 }
 
 #[pymodule(gil_used = false)]

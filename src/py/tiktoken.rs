@@ -274,7 +274,7 @@ impl PyCoreBpe {
                 .map_err(|e| e.to_string())
             })
             .map_err(value_error)?;
-        flat_arrays(py, &chunked)
+        flat_arrays(py, chunked)
     }
 
     /// Many texts to one flat token array and document offsets (see `FlatArrays`), in chunks of
@@ -300,7 +300,7 @@ impl PyCoreBpe {
                 })
             })
             .map_err(value_error)?;
-        flat_arrays(py, &chunked)
+        flat_arrays(py, chunked)
     }
 
     fn encode_with_unstable<'py>(
