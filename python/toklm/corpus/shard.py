@@ -8,16 +8,17 @@ job skips it, and an interrupted one leaves at most ``.tmp`` files, which the ne
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from toklm.corpus.encoder import EncoderSpec, encode_flat, encode_lines_flat
 from toklm.corpus.inputs import BLOCK_BYTES, RawLines, ShardPlan, Source, read_documents
+from toklm.corpus.writer import ShardWriter
 from toklm.native import DEFAULT_THREADS
 
 __all__ = ["ShardJob", "load_record", "run_shard", "shard_name", "write_atomic"]
@@ -84,44 +85,46 @@ def load_record(outdir: str, plan: ShardPlan) -> dict[str, Any] | None:
     return record
 
 
+def _encode_block(
+    tokenizer: Any, block: list[str] | RawLines, threads: int
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+    if isinstance(block, RawLines):
+        flat = encode_lines_flat(tokenizer, block.data, threads)
+        if flat is not None:
+            return flat
+        block = block.documents()
+    return encode_flat(tokenizer, block, threads)
+
+
 def run_shard(job: ShardJob, plan: ShardPlan) -> dict[str, Any]:
     """Tokenize the shard `plan` into ``job.outdir``; returns its record."""
     tokenizer = job.encoder.load()
     threads = job.num_threads if job.num_threads > 0 else DEFAULT_THREADS
     base = os.path.join(job.outdir, shard_name(plan.index))
     dtype = np.dtype(job.dtype).newbyteorder("<")
-    h_bin, h_idx = hashlib.sha256(), hashlib.sha256()
     n_tokens = n_docs = 0
     with open(base + ".bin.tmp", "wb") as f_bin, open(base + ".idx.tmp", "wb") as f_idx:
-        first = np.zeros(1, dtype="<i8").tobytes()
-        f_idx.write(first)
-        h_idx.update(first)
-        for piece in plan.pieces:
-            for block in read_documents(piece, job.source, job.block_bytes):
-                flat = None
-                if isinstance(block, RawLines):
-                    flat = encode_lines_flat(tokenizer, block.data, threads)
-                    if flat is None:
-                        block = block.documents()
-                if flat is None:
-                    assert isinstance(block, list)
-                    flat = encode_flat(tokenizer, block, threads)
-                tokens, offsets = flat
-                docs = len(offsets) - 1
-                if docs == 0:
-                    continue
-                if job.eot is not None:
-                    tokens = np.insert(tokens, offsets[1:], np.uint32(job.eot))
-                    offsets = offsets + np.arange(len(offsets), dtype=np.int64)
-                # Written and hashed through the buffer protocol: no bytes copies.
-                data = np.ascontiguousarray(tokens.astype(dtype, copy=False))
-                ends = np.ascontiguousarray((offsets[1:] + n_tokens).astype("<i8", copy=False))
-                f_bin.write(data)
-                h_bin.update(data)
-                f_idx.write(ends)
-                h_idx.update(ends)
-                n_tokens += len(tokens)
-                n_docs += docs
+        writer = ShardWriter(f_bin, f_idx)
+        try:
+            writer.put(b"", np.zeros(1, dtype="<i8").tobytes())
+            for piece in plan.pieces:
+                for block in read_documents(piece, job.source, job.block_bytes):
+                    tokens, offsets = _encode_block(tokenizer, block, threads)
+                    docs = len(offsets) - 1
+                    if docs == 0:
+                        continue
+                    if job.eot is not None:
+                        tokens = np.insert(tokens, offsets[1:], np.uint32(job.eot))
+                        offsets = offsets + np.arange(len(offsets), dtype=np.int64)
+                    # Written and hashed through the buffer protocol: no bytes copies.
+                    data = np.ascontiguousarray(tokens.astype(dtype, copy=False))
+                    ends = np.ascontiguousarray((offsets[1:] + n_tokens).astype("<i8", copy=False))
+                    writer.put(data, ends)
+                    n_tokens += len(tokens)
+                    n_docs += docs
+            sha_bin, sha_idx = writer.close()
+        finally:
+            writer.abort()
         for f in (f_bin, f_idx):
             f.flush()
             os.fsync(f.fileno())
@@ -133,7 +136,7 @@ def run_shard(job: ShardJob, plan: ShardPlan) -> dict[str, Any]:
         "tokens": n_tokens,
         "dtype": job.dtype,
         "bytes_in": plan.size,
-        "sha256": {"bin": h_bin.hexdigest(), "idx": h_idx.hexdigest()},
+        "sha256": {"bin": sha_bin, "idx": sha_idx},
     }
     write_atomic(base + ".json", json.dumps(record, indent=1).encode())
     return record
