@@ -82,6 +82,7 @@ pub fn split_lines(text: &str) -> Vec<&str> {
 }
 
 /// One chunk's tokens and the end of each of its documents within them.
+#[derive(Debug)]
 struct ChunkOut {
     tokens: Vec<u32>,
     ends: Vec<usize>,
@@ -112,6 +113,7 @@ where
 
 /// The encoded chunks of a batch, before they are copied into their final place (a vector, or
 /// a buffer the caller owns, such as a numpy array's).
+#[derive(Debug)]
 pub struct Chunked {
     parts: Vec<ChunkOut>,
     n_docs: usize,
@@ -155,9 +157,7 @@ impl Chunked {
             &mut [MaybeUninit<u8>],
             &mut [MaybeUninit<u8>],
         )| {
-            for (tok, d) in part.tokens.iter().zip(t.chunks_exact_mut(4)) {
-                write_bytes(d, &tok.to_le_bytes());
-            }
+            write_u32s_le(t, &part.tokens);
             for (&end, d) in part.ends.iter().zip(o.chunks_exact_mut(8)) {
                 write_bytes(d, &((base + end) as i64).to_le_bytes());
             }
@@ -172,6 +172,27 @@ impl Chunked {
     /// Tokens and offsets as vectors.
     pub fn into_flat(self) -> FlatTokens {
         concatenate(&self.parts, self.n_docs)
+    }
+}
+
+/// `src` as little-endian bytes into `dst` (`4 * src.len()` bytes): one memcpy on a
+/// little-endian machine.
+fn write_u32s_le(dst: &mut [MaybeUninit<u8>], src: &[u32]) {
+    assert_eq!(dst.len(), 4 * src.len(), "token slice size");
+    if cfg!(target_endian = "little") {
+        // SAFETY: `dst` has room for exactly the bytes of `src` (checked above), the two do not
+        // overlap (`dst` is borrowed mutably), and a u32's bytes are its little-endian bytes here.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                src.as_ptr().cast::<u8>(),
+                dst.as_mut_ptr().cast::<u8>(),
+                dst.len(),
+            );
+        }
+    } else {
+        for (tok, d) in src.iter().zip(dst.chunks_exact_mut(4)) {
+            write_bytes(d, &tok.to_le_bytes());
+        }
     }
 }
 
@@ -208,19 +229,91 @@ where
 {
     let lens: Vec<usize> = texts.iter().map(|t| t.as_ref().len()).collect();
     let ranges = chunk_ranges(&lens, CHUNK_BYTES);
-    let run = |r: &Range<usize>| encode_chunk(&texts[r.clone()], r.start, &encode);
-    let chunks: Vec<Result<ChunkOut, BatchError<E>>> = if threads <= 1 || ranges.len() <= 1 {
-        ranges.iter().map(run).collect()
-    } else {
-        crate::pool::install(|| ranges.par_iter().map(run).collect())
-    };
-    let mut parts = Vec::with_capacity(chunks.len());
-    for chunk in chunks {
-        parts.push(chunk?);
-    }
+    let parts = run_tasks(&ranges, threads, |r| {
+        encode_chunk(&texts[r.clone()], r.start, &encode)
+    })?;
     Ok(Chunked {
         parts,
         n_docs: texts.len(),
+        threads,
+    })
+}
+
+/// `task` of every range, in order, on the pool unless `threads <= 1`; the first error (in range
+/// order) if any failed.
+fn run_tasks<E: Send>(
+    ranges: &[Range<usize>],
+    threads: usize,
+    task: impl Fn(&Range<usize>) -> Result<ChunkOut, E> + Sync + Send,
+) -> Result<Vec<ChunkOut>, E> {
+    let chunks: Vec<Result<ChunkOut, E>> = if threads <= 1 || ranges.len() <= 1 {
+        ranges.iter().map(&task).collect()
+    } else {
+        crate::pool::install(|| ranges.par_iter().map(&task).collect())
+    };
+    chunks.into_iter().collect()
+}
+
+/// Where `data` is cut for [`encode_lines_chunked`]: consecutive ranges covering it, each ending
+/// just after the first `\n` at or after `target` bytes from its start (the last: at the end).
+pub fn line_blocks(data: &[u8], target: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::with_capacity(data.len() / target.max(1) + 1);
+    let mut start = 0;
+    while start < data.len() {
+        let from = (start + target.max(1)).min(data.len()) - 1;
+        let end = match data[from..].iter().position(|&b| b == b'\n') {
+            Some(i) => from + i + 1,
+            None => data.len(),
+        };
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+/// An error of [`encode_lines_chunked`], at a byte offset of its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinesError<E> {
+    /// The data is not UTF-8 from byte `at` on.
+    Utf8 { at: usize },
+    /// Encoding the line that starts at byte `at` failed.
+    Encode { at: usize, error: E },
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for LinesError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Utf8 { at } => write!(f, "invalid UTF-8 at byte {at}"),
+            Self::Encode { at, error } => write!(f, "line at byte {at}: {error}"),
+        }
+    }
+}
+
+/// [`encode_chunked`] of the non-empty lines of UTF-8 `data` ([`split_lines`]), where the UTF-8
+/// check and the line split are part of each task too: `data` is cut after a newline about
+/// every [`CHUNK_BYTES`] ([`line_blocks`]), and each block is checked, split and encoded on its
+/// own. No line spans two blocks, so the documents and their tokens are those of
+/// `encode_chunked(&split_lines(text))`. On errors, the first in the data is returned.
+pub fn encode_lines_chunked<E: Send>(
+    data: &[u8],
+    threads: usize,
+    encode: impl Fn(&str, &mut Vec<u32>) -> Result<(), E> + Sync,
+) -> Result<Chunked, LinesError<E>> {
+    let blocks = line_blocks(data, CHUNK_BYTES);
+    let parts = run_tasks(&blocks, threads, |r| {
+        let text = std::str::from_utf8(&data[r.clone()]).map_err(|e| LinesError::Utf8 {
+            at: r.start + e.valid_up_to(),
+        })?;
+        let lines = split_lines(text);
+        encode_chunk(&lines, 0, &encode).map_err(|e| LinesError::Encode {
+            at: lines[e.index].as_ptr() as usize - data.as_ptr() as usize,
+            error: e.error,
+        })
+    })?;
+    let n_docs = parts.iter().map(|p| p.ends.len()).sum();
+    Ok(Chunked {
+        parts,
+        n_docs,
         threads,
     })
 }
@@ -317,6 +410,47 @@ mod tests {
         assert_eq!(split_lines(""), Vec::<&str>::new());
         assert_eq!(split_lines("\n\n"), Vec::<&str>::new());
         assert_eq!(split_lines("x"), vec!["x"]);
+    }
+
+    #[test]
+    fn line_blocks_end_after_newlines_and_cover_the_data() {
+        assert_eq!(line_blocks(b"", 4), Vec::<Range<usize>>::new());
+        assert_eq!(line_blocks(b"ab\ncdefg\nh", 2), vec![0..3, 3..9, 9..10]);
+        assert_eq!(line_blocks(b"abc\nd\n", 4), vec![0..4, 4..6]);
+        assert_eq!(line_blocks(b"abcdef", 2), vec![0..6]);
+    }
+
+    #[test]
+    fn lines_in_blocks_match_the_lines_of_the_whole_text() {
+        // Lines of many lengths (some longer than a block, some "\r\n", some empty), so that
+        // blocks end everywhere.
+        let text: String = (0..20_000)
+            .map(|i| {
+                let line = "w\u{e9}".repeat((i * 7919) % 400) + &"y".repeat(i % 3);
+                line + if i % 5 == 0 { "\r\n" } else { "\n" } + if i % 11 == 0 { "\n" } else { "" }
+            })
+            .collect::<String>()
+            + "tail\r";
+        let want = encode_flat(&split_lines(&text), 1, bytes_encoder).unwrap();
+        for threads in [1, 3] {
+            let got = encode_lines_chunked(text.as_bytes(), threads, bytes_encoder).unwrap();
+            assert_eq!(got.n_docs(), want.offsets.len() - 1);
+            assert_eq!(got.into_flat(), want, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn lines_errors_name_the_first_bad_byte_or_line() {
+        let mut data = "abc\n".repeat(40_000).into_bytes();
+        data[100_001] = 0xff;
+        data[150_000] = 0xfe;
+        let err = encode_lines_chunked(&data, 2, bytes_encoder).unwrap_err();
+        assert_eq!(err, LinesError::Utf8 { at: 100_001 });
+        assert_eq!(err.to_string(), "invalid UTF-8 at byte 100001");
+        let mut text = "abc\n".repeat(40_000);
+        text.replace_range(120_000..120_003, "ab!");
+        let err = encode_lines_chunked(text.as_bytes(), 2, bytes_encoder).unwrap_err();
+        assert_eq!(err.to_string(), "line at byte 120000: bad text \"ab!\"");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString};
 
 use super::{flat_arrays, par_map, value_error, FlatArrays};
-use crate::batch::{encode_chunked, split_lines};
+use crate::batch::{encode_chunked, encode_lines_chunked};
 use crate::tiktoken::{CoreBpe, SpecialSet};
 use crate::vocab::{Rank, Vocab};
 
@@ -265,13 +265,9 @@ impl PyCoreBpe {
     ) -> PyResult<FlatArrays<'py>> {
         let chunked = py
             .detach(|| {
-                let text = std::str::from_utf8(data)
-                    .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
-                let lines = split_lines(text);
-                encode_chunked(&lines, num_threads, |t, out| {
+                encode_lines_chunked(data, num_threads, |t, out| {
                     self.core.encode_ordinary_into(t, out).map(|_| ())
                 })
-                .map_err(|e| e.to_string())
             })
             .map_err(value_error)?;
         flat_arrays(py, chunked)
