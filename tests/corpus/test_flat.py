@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import toklm
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import shared_path
@@ -79,3 +79,31 @@ def test_hf_tokenizer_flat_equals_tokenizers(lines: list[str]) -> None:
     tok = toklm.Tokenizer.from_file(Path(path))
     want = [e.ids for e in ref.encode_batch(lines[:3000], add_special_tokens=False)]
     assert split_flat(*tok.encode_batch_to_numpy(lines[:3000], num_threads=2)) == want
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(st.characters(exclude_categories=("Cs",)), max_size=8),
+            st.integers(0, 1200),
+            st.sampled_from(["\n", "\r\n", "\n\n", "\r\n\r\n"]),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.sampled_from([1, 2, 3]),
+)
+@example(parts=[("ab c\u00e9", 2000, "\r\n"), ("x\ny", 900, "\n\n")] * 20, threads=2)
+def test_lines_cut_in_64kb_blocks_equal_tiktoken_per_line(
+    tiktoken_ref, parts: list[tuple[str, int, str]], threads: int
+) -> None:
+    # Lines up to ~10 KB and texts of up to ~600 KB: the core cuts the bytes after a newline
+    # every 64 KB and checks, splits and encodes each block on its own task.
+    text = "".join(piece * reps + end for piece, reps, end in parts)
+    enc = toklm.get_encoding("cl100k_base")
+    tokens, offsets = enc._core_bpe.encode_lines_flat(text.encode("utf-8"), threads)
+    got = split_flat(np.frombuffer(tokens, "<u4").astype(np.uint32), np.frombuffer(offsets, "<i8"))
+    lines = [s.removesuffix("\r") for s in text.split("\n")[:-1]]  # the text ends with "\n"
+    want = tiktoken_ref("cl100k_base").encode_ordinary_batch([s for s in lines if s])
+    assert got == want
