@@ -104,7 +104,7 @@ def run_shard(job: ShardJob, plan: ShardPlan) -> dict[str, Any]:
     dtype = np.dtype(job.dtype).newbyteorder("<")
     n_tokens = n_docs = 0
     with open(base + ".bin.tmp", "wb") as f_bin, open(base + ".idx.tmp", "wb") as f_idx:
-        writer = ShardWriter(f_bin, f_idx)
+        writer = ShardWriter(f_bin, f_idx, threaded=threads > 1)
         try:
             writer.put(b"", np.zeros(1, dtype="<i8").tobytes())
             for piece in plan.pieces:

@@ -5,7 +5,9 @@ it; done on the thread that encodes, they leave the cores idle in between. `Shar
 each block's arrays into a bounded queue (`depth` blocks: memory stays bounded) and a thread
 writes and hashes them in order, so the encoding thread goes on with the next block. File writes
 and sha256 release the GIL. The bytes written are those of writing each block in order in the
-encoding thread.
+encoding thread. A worker of a cluster, which runs a shard on one thread and has as many
+workers as cores, writes on the encoding thread itself (``threaded=False``): there a second
+busy thread per worker only competes for the same cores.
 """
 
 from __future__ import annotations
@@ -32,25 +34,33 @@ class ShardWriter:
     True
     """
 
-    def __init__(self, f_bin: BinaryIO, f_idx: BinaryIO, depth: int = 2) -> None:
+    def __init__(
+        self, f_bin: BinaryIO, f_idx: BinaryIO, depth: int = 2, threaded: bool = True
+    ) -> None:
         self._files = (f_bin, f_idx)
         self._hashes = (hashlib.sha256(), hashlib.sha256())
         self._queue: queue.Queue[tuple[Any, Any] | None] = queue.Queue(maxsize=max(1, depth))
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="toklm-shard-writer", daemon=True)
-        self._thread.start()
+        self._threaded = threaded
+        if threaded:
+            self._thread.start()
 
     def put(self, data: Any, ends: Any) -> None:
         """Queue one block (bytes-like objects, e.g. contiguous numpy arrays); waits while the
         queue is full. A write that failed earlier is raised here."""
         if self._error is not None:
             self._raise()
+        if not self._threaded:
+            self._write((data, ends))
+            return
         self._queue.put((data, ends))
 
     def close(self) -> tuple[str, str]:
         """Write what is queued, stop the thread, and return the sha256 of each file's data."""
-        self._queue.put(_DONE)
-        self._thread.join()
+        if self._threaded:
+            self._queue.put(_DONE)
+            self._thread.join()
         if self._error is not None:
             self._raise()
         return self._hashes[0].hexdigest(), self._hashes[1].hexdigest()
@@ -75,8 +85,11 @@ class ShardWriter:
             if self._error is not None:
                 continue  # drain after a failure, so that put() never blocks for good
             try:
-                for f, h, buf in zip(self._files, self._hashes, item, strict=True):
-                    f.write(buf)
-                    h.update(buf)
+                self._write(item)
             except BaseException as e:  # noqa: BLE001 - handed to the encoding thread
                 self._error = e
+
+    def _write(self, item: tuple[Any, Any]) -> None:
+        for f, h, buf in zip(self._files, self._hashes, item, strict=True):
+            f.write(buf)
+            h.update(buf)
