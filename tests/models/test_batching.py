@@ -44,6 +44,67 @@ def test_greedy_equals_generate_with_rows_joining_and_leaving(pair):
         assert req.generated == ours[0, len(prompt) :].tolist() == theirs[0, len(prompt) :].tolist()
 
 
+def test_requests_arriving_during_a_step_join_between_blocks(pair):
+    """A request submitted while a decode step runs is prefilled after the current block (its
+    first token comes with this step, not the next); a row freed by the step takes the last,
+    just-admitted row; every output still equals generate()."""
+    from toklm.models.batching import BatchEngine, SamplingParams
+
+    _, model = pair
+    engine = BatchEngine(model, max_batch=4)
+
+    def params(n: int) -> SamplingParams:
+        return SamplingParams(max_new_tokens=n, temperature=0, ignore_eos=True)
+
+    first = engine.submit(engine.make_request(PROMPTS[1], params(2), lambda r, e: None))
+    engine.step()  # prefill (token 1) and one decode step (token 2): first is done
+    assert first.generated and not engine.active
+    running = engine.submit(engine.make_request(PROMPTS[0], params(6), lambda r, e: None))
+    ending = engine.submit(engine.make_request(PROMPTS[4], params(3), lambda r, e: None))
+    engine.step()  # both admitted (rows 0, 1) and decoded once: 2 tokens each
+    late: list = []
+
+    def arrive(module, args, output):
+        if not late:  # first block of the next decode step: two requests arrive
+            late.extend(
+                engine.submit(engine.make_request(p, params(n), lambda r, e: None))
+                for p, n in ((PROMPTS[3], 5), (PROMPTS[5], 1))
+            )
+
+    handle = model.blocks()[0].register_forward_hook(arrive)
+    try:
+        engine.step()
+    finally:
+        handle.remove()
+    assert len(running.generated) == 3 and ending.finished  # this step's tokens
+    assert len(late[0].generated) == 1 and late[1].generated and late[1].finished
+    assert engine.active == [running, late[0]]  # late[0] (row 2) moved into ending's row 1
+    while engine.active or engine.waiting:
+        engine.step()
+    for req in (first, running, ending, *late):
+        n = req.params.max_new_tokens
+        ref = model.generate([req.prompt], max_new_tokens=n, do_sample=False, eos_token_id=[])
+        assert req.generated == ref[0, len(req.prompt) :].tolist()
+
+
+def test_prefills_per_step_bounds_the_prompts_prefilled_in_one_step(pair):
+    from toklm.models.batching import BatchEngine, SamplingParams
+
+    _, model = pair
+    with pytest.raises(ValueError, match="prefills_per_step"):
+        BatchEngine(model, prefills_per_step=0)
+    engine = BatchEngine(model, max_batch=8, prefills_per_step=2)
+    params = SamplingParams(max_new_tokens=4, temperature=0, ignore_eos=True)
+    reqs = [engine.submit(engine.make_request(p, params, lambda r, e: None)) for p in PROMPTS[:5]]
+    engine.step()
+    assert engine.active == reqs[:2] and list(engine.waiting) == reqs[2:]
+    engine.step()
+    assert engine.active == reqs[:4] and [len(r.generated) for r in reqs] == [3, 3, 2, 2, 0]
+    while engine.active or engine.waiting:
+        engine.step()
+    assert [len(r.generated) for r in reqs] == [4] * 5
+
+
 def test_seeded_sampling_alone_equals_generate_and_shared(pair):
     from toklm.models.batching import BatchEngine, SamplingParams
 

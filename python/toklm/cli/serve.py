@@ -32,6 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-queue", type=int, default=64, metavar="N", help="waiting requests before 429"
     )
+    p.add_argument(
+        "--prefills-per-step",
+        type=int,
+        default=2,
+        metavar="N",
+        help="prompts prefilled per decode step at most (default 2): more gives a burst of "
+        "requests its first tokens sooner, at the cost of the running requests' next token",
+    )
     p.add_argument("--max-tokens", type=int, metavar="N", help="cap on a request's max_tokens")
     p.add_argument(
         "--max-model-len",
@@ -56,6 +64,7 @@ def run_serve(args: argparse.Namespace) -> int:
     for flag, value, low in (
         ("--max-batch", args.max_batch, 1),
         ("--max-queue", args.max_queue, 0),
+        ("--prefills-per-step", args.prefills_per_step, 1),
         ("--max-tokens", args.max_tokens, 1),
         ("--max-model-len", args.max_model_len, 2),
         ("--port", args.port, 0),
@@ -72,6 +81,7 @@ def run_serve(args: argparse.Namespace) -> int:
         api_key=args.api_key,
         max_batch=args.max_batch,
         max_queue=args.max_queue,
+        prefills_per_step=args.prefills_per_step,
         max_tokens=args.max_tokens,
         chat_template=args.chat_template,
         max_model_len=args.max_model_len,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -334,15 +334,23 @@ class CausalLM(nn.Module):
         *,
         keep: int = 0,
         hidden: list[torch.Tensor] | None = None,
+        between_blocks: Callable[[], None] | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """One pass over T new tokens: (logits of the last `keep` positions or all if 0, or None
-        for base models; final hidden states [B, T, E]). Appends to `hidden` if given."""
+        for base models; final hidden states [B, T, E]). Appends to `hidden` if given.
+
+        `between_blocks()`, if given, runs after each block but the last; it may run other
+        passes of this model on other cache rows (continuous batching admits new requests there
+        so they need not wait for the whole step), never on the rows of `step`."""
         x = self.embed(input_ids, positions)  # [B, T, E]
         ctx = self.position_context(positions, x.dtype)
-        for i, block in enumerate(self.blocks()):
+        blocks = self.blocks()
+        for i, block in enumerate(blocks):
             if hidden is not None:
                 hidden.append(x)
             x = block(x, ctx, step, i)
+            if between_blocks is not None and i < len(blocks) - 1:
+                between_blocks()
         x = self.final_norm(x)
         if hidden is not None:
             hidden.append(x)

@@ -1,11 +1,12 @@
 """Continuous batching: requests share one batched decode step over a static KV cache.
 
-A `BatchEngine` owns a KV cache of `max_batch` rows. Between decode steps it admits waiting
-requests (each prompt is prefilled alone into a free row, exactly as `generate()` prefills), then
-runs one forward pass over every active row, each row at its own position. A finished or
-cancelled request frees its row: the last active row moves into it, so the active rows are always
-0..n-1 and a step computes only those. Each request samples with its own `torch.Generator`, so
-its output does not depend on its neighbours; greedy output equals `model.generate()`'s.
+A `BatchEngine` owns a KV cache of `max_batch` rows. Between decode steps, and between the blocks
+of a step, it admits waiting requests (each prompt is prefilled alone into a free row, exactly as
+`generate()` prefills); each step is one forward pass over every active row, each row at its own
+position. A finished or cancelled request frees its row: the last active row moves into it, so the
+active rows are always 0..n-1 and a step computes only those. Each request samples with its own
+`torch.Generator`, so its output does not depend on its neighbours; greedy output equals
+`model.generate()`'s.
 
 The engine is device-agnostic (tensors live on the model's device) and runs either in its own
 thread (`start()`; the server's mode) or inline (`complete()` without `start()`).
@@ -121,10 +122,13 @@ class BatchEngine:
         max_batch: int = 16,
         max_queue: int = 64,
         max_length: int | None = None,
+        prefills_per_step: int = 2,
         on_step: Callable[[int], None] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if prefills_per_step < 1:
+            raise ValueError(f"prefills_per_step must be at least 1, got {prefills_per_step}")
         if max_queue < 0:
             raise ValueError(f"max_queue must be non-negative, got {max_queue}")
         self.model, self.max_batch, self.max_queue = model, max_batch, max_queue
@@ -143,6 +147,12 @@ class BatchEngine:
         self.waiting: collections.deque[Request] = collections.deque()
         self.tasks: collections.deque[tuple[Callable[[], Any], Future[Any]]] = collections.deque()
         self.on_step = on_step  # called with the number of rows after each decode step
+        # At most this many prompts are prefilled per decode step: a running request waits for
+        # at most that many prefills per token (inter-token latency), and requests that arrive
+        # together are spread over steps, so they finish apart instead of all in one step and
+        # their clients' next requests do not arrive together again.
+        self.prefills_per_step = prefills_per_step
+        self._prefills_left = prefills_per_step
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -260,7 +270,8 @@ class BatchEngine:
         self.waiting.clear()
 
     def complete(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[list[int]]:
-        """Generate for every prompt (all admitted together) and return the new token ids."""
+        """Generate for every prompt (admitted `prefills_per_step` per step) and return the new
+        token ids."""
         done = threading.Event()
         left = [len(prompts)]
         lock = threading.Lock()
@@ -289,7 +300,18 @@ class BatchEngine:
         for i in range(len(self.active) - 1, -1, -1):
             if self.active[i].cancelled:
                 self._free(i, Finish("cancelled"))
-        while len(self.active) < self.max_batch:
+        self._prefills_left = self.prefills_per_step
+        self._admit_waiting()
+        if self.active:
+            self._decode()
+
+    def _admit_waiting(self) -> None:
+        """Prefill waiting requests into free rows (appended after the active ones) while rows
+        are free and this step's `prefills_per_step` allows. Also runs between the blocks of a
+        decode step: a request that arrives during a step gets its first token after the
+        current block rather than after the whole step (time to first token), and the rows it
+        takes lie past the ones being decoded."""
+        while self.waiting and len(self.active) < self.max_batch and self._prefills_left:
             with self._wake:
                 if not self.waiting:
                     break
@@ -297,9 +319,8 @@ class BatchEngine:
             if req.cancelled:
                 self._finish(req, Finish("cancelled"))
                 continue
+            self._prefills_left -= 1
             self._admit(req)
-        if self.active:
-            self._decode()
 
     def _run_tasks(self) -> None:
         while True:
@@ -355,9 +376,11 @@ class BatchEngine:
             keys = torch.arange(top + 1, device=self.device)
             mask = (keys[None, :] <= positions)[:, None, None, :]  # [n, 1, 1, S]
             step = Step(view, top, mask, False, row_positions=positions[:, 0])
-        logits, _ = self.model.run(ids, positions, step, keep=1)
+        logits, _ = self.model.run(ids, positions, step, keep=1, between_blocks=self._admit_waiting)
         assert logits is not None
-        for row in range(n - 1, -1, -1):  # backwards: freeing a row moves the last one into it
+        # Rows n.. (admitted between blocks) already have their first token. Backwards, because
+        # freeing a row moves the last one into it; rows 0..n-1 move only within this loop.
+        for row in range(n - 1, -1, -1):
             self._sample(row, logits[row : row + 1, -1])
         if self.on_step is not None:
             self.on_step(n)

@@ -26,6 +26,7 @@ class ServeConfig:
     chat_template: str | None = None  # a template file overriding the checkpoint's
     max_body_bytes: int = 4 << 20
     max_model_len: int | None = None  # positions per sequence (KV cache size); None = context
+    prefills_per_step: int = 2  # prompts prefilled per decode step at most
 
 
 class ModelService:
@@ -39,6 +40,7 @@ class ModelService:
             max_batch=config.max_batch,
             max_queue=config.max_queue,
             max_length=config.max_model_len,
+            prefills_per_step=config.prefills_per_step,
         )
         self.context = self.engine.max_length
         self.metrics = Metrics(
