@@ -3,16 +3,19 @@
 GPT-2-124M with random weights (fp32, the real config, built with transformers in a work
 directory, GPT-2 tokenizer from ../shared), served by `toklm serve` in a subprocess on a free
 loopback port. Each client sends its requests one after another (closed loop, streaming, greedy,
-`ignore_eos` so every request generates `--max-tokens`). Per request: TTFT (send to first text),
-ITL (between streamed chunks), TPOT ((e2e - TTFT) / (tokens - 1)) and end-to-end latency; per
-level: request and output-token throughput. Clients start spread over `--ramp-up` seconds (by
-default one lone request's end-to-end time: arrivals as in a steady stream rather than one burst,
-whose prefills a compute-bound CPU can only run one after another). One client is one-at-a-time
-(sequential) serving. The same prompt through `toklm generate --stats` gives the engine's own
-tokens/s for the overhead check.
+`ignore_eos`; request k generates --max-tokens x (1 + R u_k) tokens, u_k uniform in [-1, 1],
+R = `--length-spread`, 0.5 by default: with equal lengths, clients whose requests were
+admitted in one step finish together and come back together, in waves). Per request: TTFT
+(send to first text), ITL (between streamed chunks), TPOT ((e2e - TTFT) / (tokens - 1)) and
+end-to-end latency; per level: request and output-token throughput. Clients start spread over
+`--ramp-up` seconds (by default one lone request's end-to-end time: arrivals as in a steady
+stream rather than one burst, whose prefills a compute-bound CPU can only run one after
+another). One client is one-at-a-time (sequential) serving. For the overhead check, `toklm
+generate --stats` on the same prompt and one request alone on the server are alternated
+`--rounds` times (median of the pairs' ratios).
 
-    python benchmarks/bench_serve.py                   # about 2 minutes on a 2-core VM
-    python benchmarks/bench_serve.py --levels 1,4 --requests 1 --max-tokens 16   # smoke run
+    python benchmarks/bench_serve.py                   # about 3 minutes on a 2-core VM
+    python benchmarks/bench_serve.py --levels 1,4 --requests 1 --max-tokens 16 --rounds 1  # smoke
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -115,7 +120,7 @@ async def run_level(
     clients: int,
     per_client: int,
     prompts: list[list[int]],
-    max_tokens: int,
+    lengths: list[int],
     ramp_up: float,
 ) -> tuple[list[Sample], float]:
     import httpx
@@ -126,10 +131,8 @@ async def run_level(
 
         async def worker(k: int) -> list[Sample]:
             await asyncio.sleep(ramp_up * k / clients)  # arrivals spread over the ramp-up
-            return [
-                await one_request(client, prompts[(k * per_client + j) % len(prompts)], max_tokens)
-                for j in range(per_client)
-            ]
+            picks = [(k * per_client + j) % len(prompts) for j in range(per_client)]
+            return [await one_request(client, prompts[i], lengths[i]) for i in picks]
 
         start = time.perf_counter()
         done = await asyncio.gather(*(worker(k) for k in range(clients)))
@@ -164,29 +167,62 @@ def summarize(samples: list[Sample], wall: float) -> dict[str, float]:
 
 
 def generate_rate(model_dir: Path, prompt_text: str, max_tokens: int, threads: int | None) -> float:
-    """`toklm generate --stats`'s decode tokens/s (best of two runs)."""
+    """`toklm generate --stats`'s decode tokens/s (one run, in its own process)."""
     cmd = [sys.executable, "-m", "toklm.cli", "generate", "-m", str(model_dir), prompt_text,
            "--max-new-tokens", str(max_tokens), "--no-prompt", "--stats"]  # fmt: skip
     if threads:
         cmd += ["--threads", str(threads)]
-    best = 0.0
-    for _ in range(2):
-        err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
-        match = re.search(r"then ([0-9.]+) tokens/s", err)
-        if match is None:
-            raise RuntimeError(f"no tokens/s in: {err}")
-        best = max(best, float(match.group(1)))
-    return best
+    err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+    match = re.search(r"then ([0-9.]+) tokens/s", err)
+    if match is None:
+        raise RuntimeError(f"no tokens/s in: {err}")
+    return float(match.group(1))
+
+
+async def lone_rate(url: str, prompt: list[int], max_tokens: int) -> float:
+    """Decode tokens/s of one streamed request alone on the server (1 / TPOT)."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+        return 1 / (await one_request(client, prompt, max_tokens)).tpot
+
+
+def overhead_rounds(
+    url: str, model_dir: Path, prompt: list[int], prompt_text: str, args: argparse.Namespace
+) -> tuple[float, float, float]:
+    """`toklm generate` and one request through the server, alternated `--rounds` times (the
+    VM's speed drifts by tens of percent within minutes; pairs taken close together compare
+    like with like). Returns the medians of generate's rate, the server's and their ratios."""
+    gens, served, ratios = [], [], []
+    for k in range(args.rounds):
+        if k % 2:  # which goes first alternates too
+            served.append(asyncio.run(lone_rate(url, prompt, args.max_tokens)))
+        gens.append(generate_rate(model_dir, prompt_text, args.max_tokens, args.threads))
+        if not k % 2:
+            served.append(asyncio.run(lone_rate(url, prompt, args.max_tokens)))
+        ratios.append(served[-1] / gens[-1])
+        print(f"  round {len(gens)}: generate {gens[-1]:.1f} tokens/s, one request through the "
+              f"server {served[-1]:.1f} tokens/s ({ratios[-1]:.2f}x)", flush=True)  # fmt: skip
+    return statistics.median(gens), statistics.median(served), statistics.median(ratios)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workdir", type=Path, help="keep the checkpoint here (default: a temp dir)")
     ap.add_argument("--levels", default="1,4,16", help="concurrent clients per level")
-    ap.add_argument("--requests", type=int, default=2, help="requests per client (default 2)")
+    ap.add_argument("--requests", type=int, default=4, help="requests per client (default 4)")
     ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument(
+        "--length-spread",
+        type=float,
+        default=0.5,
+        metavar="R",
+        help="request k asks for max_tokens x (1 + R u_k), u_k uniform in [-1, 1] (fixed seed), "
+        "like `vllm bench serve --random-range-ratio` (default 0.5; 0: all ask --max-tokens)",
+    )
     ap.add_argument("--prompt-tokens", type=int, default=32)
     ap.add_argument("--max-batch", type=int, default=16)
+    ap.add_argument("--prefills-per-step", type=int, default=2, metavar="N")
     ap.add_argument("--threads", type=int, help="torch threads for the server and generate")
     ap.add_argument(
         "--ramp-up",
@@ -194,6 +230,12 @@ def main() -> None:
         metavar="S",
         help="spread the clients' first requests over S seconds (default: one lone request's "
         "end-to-end time, i.e. steady arrivals; 0 = all at once)",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="generate / lone server request pairs for the overhead check (default 5; 0 = skip)",
     )
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
@@ -218,23 +260,27 @@ def main() -> None:
         text = " ".join(words[(k + i) % len(words)] for i in range(args.prompt_tokens * 2))
         prompts.append(list(tok.encode(f"{k} {text}"))[: args.prompt_tokens])
     prompt_text = tok.decode(prompts[0])
+    rng = random.Random(0)
+    spread = min(max(args.length_spread, 0.0), 1.0)
+    lengths = [max(2, round(args.max_tokens * (1 + spread * rng.uniform(-1, 1)))) for _ in prompts]
 
     print(f"toklm serve benchmark: GPT-2-124M random weights fp32, prompt {args.prompt_tokens} "
-          f"tokens, {args.max_tokens} new tokens (greedy, ignore_eos), {args.requests} requests "
-          f"per client; --max-batch {args.max_batch}; torch threads {args.threads or 'default'}; "
-          f"{os.cpu_count()} CPUs", flush=True)  # fmt: skip
-    lone_generate = generate_rate(model_dir, prompt_text, args.max_tokens, args.threads)
-    print(f"toklm generate: {lone_generate:.1f} tokens/s (decode, one request)", flush=True)
+          f"tokens, {args.max_tokens} new tokens (spread {spread:g}; greedy, ignore_eos), "
+          f"{args.requests} requests per client; --max-batch {args.max_batch}, "
+          f"--prefills-per-step {args.prefills_per_step}; torch threads "
+          f"{args.threads or 'default'}; {os.cpu_count()} CPUs", flush=True)  # fmt: skip
 
     port = free_port()
     cmd = [sys.executable, "-m", "toklm.cli", "serve", "-m", str(model_dir), "--port", str(port),
            "--max-batch", str(args.max_batch), "--max-queue", "256",
+           "--prefills-per-step", str(args.prefills_per_step),
            "--served-model-name", "bench"]  # fmt: skip
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     server = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     results: dict[int, dict[str, float]] = {}
+    overhead = (0.0, 0.0, 0.0)
     try:
         import httpx
 
@@ -260,14 +306,16 @@ def main() -> None:
                     if args.ramp_up is not None
                     else results.get(1, {}).get("e2e_p50_ms", 0.0) / 1e3
                 )
-            samples, wall = asyncio.run(
-                run_level(url, c, args.requests, prompts, args.max_tokens, ramp)
-            )
+            samples, wall = asyncio.run(run_level(url, c, args.requests, prompts, lengths, ramp))
             r = results[c] = summarize(samples, wall)
             print(f"{c:>7} {r['requests']:>4} {r['req_per_s']:>6.2f} {r['tok_per_s']:>7.1f} "
                   f"{r['ttft_p50_ms']:>9.1f} {r['ttft_p99_ms']:>7.1f} {r['tpot_p50_ms']:>9.1f} "
                   f"{r['tpot_p99_ms']:>7.1f} {r['itl_p50_ms']:>8.1f} {r['itl_p99_ms']:>7.1f} "
                   f"{r['e2e_p50_ms']:>8.1f} {r['e2e_p99_ms']:>7.1f}", flush=True)  # fmt: skip
+        if args.rounds:
+            print(f"overhead: toklm generate and one request through the server, alternated "
+                  f"{args.rounds} times", flush=True)  # fmt: skip
+            overhead = overhead_rounds(url, model_dir, prompts[0], prompt_text, args)
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -277,11 +325,13 @@ def main() -> None:
         if tmp is not None:
             tmp.cleanup()
 
+    if args.rounds:
+        gen_rate, served_rate, ratio = overhead
+        print(f"one request through the server: {served_rate:.1f} tokens/s (1 / TPOT, median), "
+              f"toklm generate {gen_rate:.1f}: median ratio {ratio:.2f}x "
+              "(target >= 0.90)")  # fmt: skip
     if 1 in results:
         lone = results[1]
-        lone_rate = 1e3 / lone["tpot_p50_ms"]
-        print(f"one request through the server: {lone_rate:.1f} tokens/s (1 / TPOT p50) = "
-              f"{lone_rate / lone_generate:.2f}x toklm generate (target >= 0.90)")  # fmt: skip
         for c in levels:
             if c > 1:
                 r = results[c]
@@ -290,7 +340,11 @@ def main() -> None:
                 print(f"{c} clients vs sequential (1 client): {speedup:.2f}x tokens/s (target >= 3"
                       f" at 16), TTFT p50 {ttft:.2f}x (target <= 2 at 16)")  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps({"generate_tok_s": lone_generate, "levels": results}))
+        out: dict[str, Any] = {"levels": results}
+        if args.rounds:
+            names = ("generate_tok_s", "served_tok_s", "served_vs_generate")
+            out.update(zip(names, overhead, strict=True))
+        args.json.write_text(json.dumps(out))
 
 
 if __name__ == "__main__":
