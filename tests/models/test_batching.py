@@ -105,6 +105,37 @@ def test_prefills_per_step_bounds_the_prompts_prefilled_in_one_step(pair):
     assert [len(r.generated) for r in reqs] == [4] * 5
 
 
+def test_run_in_the_calling_thread_until_stop(pair):
+    """`run()` drives the loop in its caller (the server's main thread); `start()` is then a
+    no-op, `stop()` from another thread ends it and cancels what still runs."""
+    from toklm.models.batching import BatchEngine, Finish, SamplingParams
+
+    _, model = pair
+    engine = BatchEngine(model, max_batch=2)
+    greedy = SamplingParams(max_new_tokens=5, temperature=0, ignore_eos=True)
+    expected = engine.complete([PROMPTS[1]], greedy)[0]  # inline, before run()
+    running = threading.Event()
+    loop = threading.Thread(target=engine.run, kwargs={"started": running.set}, daemon=True)
+    loop.start()
+    assert running.wait(30)
+    engine.start()  # no-op: the loop already runs
+    with pytest.raises(RuntimeError, match="already runs"):
+        engine.run()
+    assert engine.complete([PROMPTS[1]], greedy)[0] == expected
+    events: list = []
+
+    def stop_after_first_token(req, event):
+        events.append(event)
+        if len(events) == 1:
+            engine.stop()  # from the loop's own thread: ends it after this step
+
+    long = SamplingParams(max_new_tokens=40, temperature=0, ignore_eos=True)
+    engine.submit(engine.make_request(PROMPTS[0], long, stop_after_first_token))
+    loop.join(30)
+    assert not loop.is_alive() and not engine.active
+    assert events[-1] == Finish("cancelled", "the server is shutting down")
+
+
 def test_seeded_sampling_alone_equals_generate_and_shared(pair):
     from toklm.models.batching import BatchEngine, SamplingParams
 

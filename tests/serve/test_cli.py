@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from .conftest import httpx, openai
 
 
@@ -17,7 +19,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_toklm_serve_answers_then_stops_on_ctrl_c(model_dir):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_toklm_serve_answers_then_stops_on_ctrl_c_or_sigterm(model_dir, stop):
     port = free_port()
     cmd = [sys.executable, "-m", "toklm.cli", "serve", "-m", str(model_dir), "--port", str(port),
            "--max-batch", "2", "--api-key", "k", "--threads", "1"]  # fmt: skip
@@ -40,9 +43,14 @@ def test_toklm_serve_answers_then_stops_on_ctrl_c(model_dir):
         )
         assert out.usage.completion_tokens <= 3 and out.model == str(model_dir)
         assert "toklm_generation_tokens_total" in httpx.get(f"{url}/metrics").text
+        stream = client.completions.create(
+            model=str(model_dir), prompt="Hi", max_tokens=200, temperature=0, stream=True
+        )
+        next(iter(stream))  # a request still running when the server is stopped
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         proc.wait(30)
+    assert proc.returncode == 0
     err = proc.stderr.read()
     assert f"serving '{model_dir}' on http://127.0.0.1:{port}/v1" in err
     assert "Traceback" not in err
@@ -61,4 +69,19 @@ def test_bad_flags_are_one_line_errors(model_dir):
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert run.returncode == 2 and "cannot read the chat template" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_port_in_use_is_a_one_line_error(model_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "toklm.cli", "serve", "-m", str(model_dir), "--port", str(port)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert "address already in use" in run.stderr
+    assert f"toklm: error: the server did not start on 127.0.0.1:{port}" in run.stderr
     assert "Traceback" not in run.stderr

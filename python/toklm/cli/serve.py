@@ -55,18 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_serve)
 
 
-# The server's event-loop thread and the engine thread each end up with an OpenMP team (the model
-# is loaded and the KV cache zeroed in the main thread), so libgomp sees more threads than cores
-# and, unless told otherwise, spins only 1,000 times (not 300,000) before a worker sleeps:
-# every parallel region of a decode step then starts with a futex wake-up. Measured on a 2-core
-# VM: a one-row GPT-2-124M step took 21.2-21.3 ms instead of 19.7-20.0 ms. Set before torch is
-# imported (libgomp reads it when it loads); a value the user set is kept.
-OPENMP_ENV = {"GOMP_SPINCOUNT": "300000"}
-
-
 def run_serve(args: argparse.Namespace) -> int:
-    for name, value in OPENMP_ENV.items():
-        os.environ.setdefault(name, value)
     from toklm.cli import CliError, require_extra
     from toklm.cli.models import _load, _tokenizer
 
@@ -113,5 +102,8 @@ def run_serve(args: argparse.Namespace) -> int:
         f"sequence, KV cache {cache_mib:.0f} MiB)",
         file=sys.stderr,
     )
-    run_server(svc, args.host, args.port)
+    try:
+        run_server(svc, args.host, args.port)
+    except RuntimeError as e:  # uvicorn has logged the cause (e.g. the port is in use)
+        raise CliError(str(e)) from e
     return 0

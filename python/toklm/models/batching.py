@@ -154,7 +154,8 @@ class BatchEngine:
         self.prefills_per_step = prefills_per_step
         self._prefills_left = prefills_per_step
         self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # the one running the loop, if any
+        self._owned = False  # whether start() made it
         self._stopping = False
 
     # ---- submitting ---------------------------------------------------------------------------
@@ -235,39 +236,63 @@ class BatchEngine:
 
     # ---- running ------------------------------------------------------------------------------
     def start(self) -> None:
-        """Run the loop in a daemon thread until `stop()`."""
-        if self._thread is None:
-            self._stopping = False
+        """Run the loop in a daemon thread until `stop()` (nothing if the loop already runs)."""
+        with self._wake:
+            if self._thread is not None:
+                return
+            self._stopping, self._owned = False, True
             self._thread = threading.Thread(target=self._loop, name="toklm-batching", daemon=True)
             self._thread.start()
 
+    def run(self, started: Callable[[], None] | None = None) -> None:
+        """Run the loop in the calling thread until `stop()` is called from another thread, or
+        an exception (KeyboardInterrupt) ends it; `started()` runs once the loop counts as
+        running (`start()` is then a no-op). Requests left are cancelled. `toklm serve` runs
+        the engine so in the main thread, which loaded the model: torch's OpenMP workers of
+        that thread do all the model's work (see `toklm.serve.run_server`)."""
+        with self._wake:
+            if self._thread is not None:
+                raise RuntimeError("the engine's loop already runs")
+            self._stopping, self._owned = False, False
+            self._thread = threading.current_thread()
+        try:
+            if started is not None:
+                started()
+            self._loop()
+        finally:
+            self._thread = None
+
     def stop(self) -> None:
+        """End the loop; waits for the thread `start()` made, not for a `run()` caller."""
         thread = self._thread
         if thread is None:
             return
         with self._wake:
             self._stopping = True
             self._wake.notify()
-        thread.join()
-        self._thread = None
+        if self._owned and thread is not threading.current_thread():
+            thread.join()
+            self._thread = None
 
     def _loop(self) -> None:
-        while True:
-            with self._wake:
-                while not (self._stopping or self.waiting or self.active or self.tasks):
-                    self._wake.wait()
-                if self._stopping:
-                    break
-            try:
-                self.step()
-            except Exception as e:  # noqa: BLE001 - a failed step ends its requests, not the server
-                for req in self.active:
-                    self._finish(req, Finish("error", f"{type(e).__name__}: {e}"))
-                self.active.clear()
-        for req in [*self.active, *self.waiting]:
-            self._finish(req, Finish("cancelled", "the server is shutting down"))
-        self.active.clear()
-        self.waiting.clear()
+        try:
+            while True:
+                with self._wake:
+                    while not (self._stopping or self.waiting or self.active or self.tasks):
+                        self._wake.wait()
+                    if self._stopping:
+                        break
+                try:
+                    self.step()
+                except Exception as e:  # noqa: BLE001 - a failed step ends its requests only
+                    for req in self.active:
+                        self._finish(req, Finish("error", f"{type(e).__name__}: {e}"))
+                    self.active.clear()
+        finally:  # stopped, or interrupted (KeyboardInterrupt in a run() caller)
+            for req in [*self.active, *self.waiting]:
+                self._finish(req, Finish("cancelled", "the server is shutting down"))
+            self.active.clear()
+            self.waiting.clear()
 
     def complete(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[list[int]]:
         """Generate for every prompt (admitted `prefills_per_step` per step) and return the new
