@@ -8,8 +8,9 @@ active rows are always 0..n-1 and a step computes only those. Each request sampl
 `torch.Generator`, so its output does not depend on its neighbours; greedy output equals
 `model.generate()`'s.
 
-The engine is device-agnostic (tensors live on the model's device) and runs either in its own
-thread (`start()`; the server's mode) or inline (`complete()` without `start()`).
+The engine is device-agnostic (tensors live on the model's device) and runs in a thread of its
+own (`start()`), in the calling thread until stopped (`run()`; `toklm serve` runs it so in its
+main thread), or inline (`complete()` while no loop runs).
 """
 
 from __future__ import annotations
