@@ -8,11 +8,17 @@ and sha256 release the GIL. The bytes written are those of writing each block in
 encoding thread. A worker of a cluster, which runs a shard on one thread and has as many
 workers as cores, writes on the encoding thread itself (``threaded=False``): there a second
 busy thread per worker only competes for the same cores.
+
+Each block is also handed to the kernel's writeback as soon as it is written (Linux:
+``posix_fadvise(DONTNEED)`` starts writing the range to disk without waiting for it). The shard's
+final ``fsync`` then finds little left to write: without this, every shard ended in a 30-70 ms
+wait for its whole file (a 64 MB shard writes ~80 MB of tokens), a core left idle each time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 from typing import Any, BinaryIO
@@ -20,6 +26,8 @@ from typing import Any, BinaryIO
 __all__ = ["ShardWriter"]
 
 _DONE = None
+# Writeback of each block's range begins as soon as it is written (where the OS has the call).
+_START_WRITEBACK = getattr(os, "POSIX_FADV_DONTNEED", None)
 
 
 class ShardWriter:
@@ -41,6 +49,7 @@ class ShardWriter:
         self._hashes = (hashlib.sha256(), hashlib.sha256())
         self._queue: queue.Queue[tuple[Any, Any] | None] = queue.Queue(maxsize=max(1, depth))
         self._error: BaseException | None = None
+        self._written = [0, 0]  # bytes written to each file so far
         self._thread = threading.Thread(target=self._run, name="toklm-shard-writer", daemon=True)
         self._threaded = threaded
         if threaded:
@@ -90,6 +99,22 @@ class ShardWriter:
                 self._error = e
 
     def _write(self, item: tuple[Any, Any]) -> None:
-        for f, h, buf in zip(self._files, self._hashes, item, strict=True):
+        for i, (f, h, buf) in enumerate(zip(self._files, self._hashes, item, strict=True)):
             f.write(buf)
             h.update(buf)
+            n = memoryview(buf).nbytes
+            if _START_WRITEBACK is not None and n >= 1 << 16:
+                _start_writeback(f, self._written[i], n, _START_WRITEBACK)
+            self._written[i] += n
+
+
+def _start_writeback(f: BinaryIO, start: int, length: int, advice: int) -> None:
+    """Ask the kernel to start writing bytes ``start:start+length`` of `f` to disk now (Linux's
+    DONTNEED starts writeback of the range's dirty pages without waiting, and drops only its
+    clean ones). Files without a descriptor (in-memory buffers) are left alone."""
+    try:
+        fd = f.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    f.flush()
+    os.posix_fadvise(fd, start, length, advice)
