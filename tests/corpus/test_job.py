@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toklm import get_encoding
 from toklm.corpus import InputError, JobConflict, TokenShards, tokenize_corpus
 
 from tests.cli.runner import COMMAND, assert_one_line_error, toklm
@@ -146,3 +147,29 @@ def test_cli_bad_arguments(tmp_path: Path) -> None:
     src.write_text("x\n")
     proc = toklm("tokenize", str(src), "-o", str(tmp_path / "o"), "--shard-size", "lots")
     assert proc.returncode == 2 and "not a size" in proc.stderr
+
+
+def test_shards_sharing_the_cores_write_the_same_bytes(tmp_path: Path) -> None:
+    # Blocks of 8 KB, so that a shard has many, and the threads of its blocks change while it
+    # runs (one each while two shards run, two for the last one): the bytes of every shard
+    # are those of a run on one thread per shard, and of one on two threads per block.
+    from toklm.corpus.encoder import EncoderSpec
+    from toklm.corpus.engines import run_shards
+    from toklm.corpus.inputs import Source, plan_shards
+    from toklm.corpus.shard import ShardJob
+
+    inputs = sample_corpora(tmp_path, 40_000)
+    source = Source()
+    plans = plan_shards(inputs, source, 50_000)
+    assert len(plans) > 3
+    spec = EncoderSpec.of(get_encoding("cl100k_base"))
+    outputs = []
+    for threads in (0, 1, 2):  # 0: the local engine shares the cores block by block
+        out = tmp_path / f"threads-{threads}"
+        out.mkdir()
+        job = ShardJob(spec, source, str(out), "uint32", 100257, threads, block_bytes=8 << 10)
+        records = run_shards("local", job, plans, lambda record: None)
+        assert [r["name"] for r in records] == [f"shard-{p.index:05d}" for p in plans]
+        outputs.append(dir_bytes(out))
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert sum(name.endswith(".bin") for name in outputs[0]) == len(plans)

@@ -8,8 +8,11 @@ job skips it, and an interrupted one leaves at most ``.tmp`` files, which the ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +24,7 @@ from toklm.corpus.inputs import BLOCK_BYTES, RawLines, ShardPlan, Source, read_d
 from toklm.corpus.writer import ShardWriter
 from toklm.native import DEFAULT_THREADS
 
-__all__ = ["ShardJob", "load_record", "run_shard", "shard_name", "write_atomic"]
+__all__ = ["CoreShare", "ShardJob", "load_record", "run_shard", "shard_name", "write_atomic"]
 
 
 def shard_name(index: int) -> str:
@@ -96,19 +99,63 @@ def _encode_block(
     return encode_flat(tokenizer, block, threads)
 
 
-def run_shard(job: ShardJob, plan: ShardPlan) -> dict[str, Any]:
-    """Tokenize the shard `plan` into ``job.outdir``; returns its record."""
+class CoreShare:
+    """The cores of this machine split evenly among the shards of one process running now, so
+    that a block's threads follow the shards in flight: with as many shards as cores each block
+    is encoded on its shard's own thread (not cut into tasks for a pool, and no core waits for
+    the pool's last task of a block), and the job's last shard, alone, gets every core.
+
+    >>> share = CoreShare(cores=4)
+    >>> with share.running():
+    ...     with share.running():
+    ...         print(share.threads())
+    ...     print(share.threads())
+    2
+    4
+    """
+
+    def __init__(self, cores: int) -> None:
+        self._cores = max(1, cores)
+        self._running = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Count one more shard as running inside the `with` block."""
+        with self._lock:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def threads(self) -> int:
+        """Threads for the next block of a running shard."""
+        return max(1, self._cores // max(1, self._running))
+
+
+def run_shard(job: ShardJob, plan: ShardPlan, share: CoreShare | None = None) -> dict[str, Any]:
+    """Tokenize the shard `plan` into ``job.outdir``; returns its record. Each block is encoded
+    on ``job.num_threads`` threads (0: every core), or, given a `share` (inside its
+    ``running()``), on ``share.threads()``. The bytes written do not depend on the threads."""
     tokenizer = job.encoder.load()
     threads = job.num_threads if job.num_threads > 0 else DEFAULT_THREADS
+    # A shard on several threads writes on a thread of its own (see `ShardWriter`); so does a
+    # shard that shares the cores, which gets several threads when it runs alone (measured on
+    # 2 cores: no slower than writing on its own thread while it has one).
+    threaded_writer = share is not None or threads > 1
     base = os.path.join(job.outdir, shard_name(plan.index))
     dtype = np.dtype(job.dtype).newbyteorder("<")
     n_tokens = n_docs = 0
     with open(base + ".bin.tmp", "wb") as f_bin, open(base + ".idx.tmp", "wb") as f_idx:
-        writer = ShardWriter(f_bin, f_idx, threaded=threads > 1)
+        writer = ShardWriter(f_bin, f_idx, threaded=threaded_writer)
         try:
             writer.put(b"", np.zeros(1, dtype="<i8").tobytes())
             for piece in plan.pieces:
                 for block in read_documents(piece, job.source, job.block_bytes):
+                    if share is not None:
+                        threads = share.threads()
                     tokens, offsets = _encode_block(tokenizer, block, threads)
                     docs = len(offsets) - 1
                     if docs == 0:
