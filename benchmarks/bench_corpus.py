@@ -8,9 +8,11 @@ Sections (ratios are taken within one run, on the same input):
 
 * ``batch``: `Encoding.encode_batch_to_numpy` on 1 and on every thread, for 4 KB documents and
   for one document per line of the shared corpora (en_sotu + ko + code), next to the list API
-  (`encode_ordinary_batch`); best of a few interleaved repeats.
+  (`encode_ordinary_batch`); interleaved repeats, each a sample of ~0.25 s of calls
+  (``--sample-s``), the best and the median ratio of back-to-back pairs reported.
 * ``tokenize``: ``toklm tokenize FILE -o DIR`` of a generated file (default 1 GB, one document
-  per line) on one core (``taskset -c 0``) and on all of them, and the tiktoken loop that writes
+  per line) on one core (``taskset -c 0``) and on all of them, alternately (``--pairs``; the
+  median of the pairs' ratios is reported), and the tiktoken loop that writes
   the same uint16/uint32 token file (nanoGPT's way: ``encode_ordinary`` per line, ids appended to
   an array); each in its own process (wall time with start-up, peak RSS).
 * ``hf``: Hugging Face ``datasets.map(batched=True)`` with a `tokenizers` tokenizer against
@@ -28,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,7 +80,7 @@ def toklm_cli() -> list[str]:
 # ---------------------------------------------------------------- batch
 
 
-def bench_batch(encoding: str, repeats: int) -> None:
+def bench_batch(encoding: str, repeats: int, sample_s: float) -> None:
     import toklm
 
     enc = toklm.get_encoding(encoding)
@@ -95,21 +98,36 @@ def bench_batch(encoding: str, repeats: int) -> None:
         for api in ("numpy", "lists"):
             for threads in (1, cores):
                 cases.append((label, api, threads, docs))
-    best = {(c[0], c[1], c[2]): float("inf") for c in cases}
+    times: dict[tuple[str, str, int], list[float]] = {(c[0], c[1], c[2]): [] for c in cases}
+    calls = {}  # calls per sample: about `sample_s` seconds of one case
+    for label, api, threads, docs in cases:
+        fn = enc.encode_ordinary_batch_to_numpy if api == "numpy" else enc.encode_ordinary_batch
+        start = time.perf_counter()
+        fn(docs, num_threads=threads)
+        calls[(label, api, threads)] = max(1, round(sample_s / (time.perf_counter() - start)))
     for _ in range(repeats):  # interleaved, so that a burst of load hits every case alike
         for label, api, threads, docs in cases:
             fn = enc.encode_ordinary_batch_to_numpy if api == "numpy" else enc.encode_ordinary_batch
+            n = calls[(label, api, threads)]
             start = time.perf_counter()
-            fn(docs, num_threads=threads)
-            key = (label, api, threads)
-            best[key] = min(best[key], time.perf_counter() - start)
-    print(f"{'documents':<16} {'API':<28} {'1 thread':>10} {f'{cores} threads':>10} {'scaling':>8}")
+            for _ in range(n):
+                fn(docs, num_threads=threads)
+            times[(label, api, threads)].append((time.perf_counter() - start) / n)
+    # Scaling two ways: the best times' ratio, and the median ratio of each repeat's pair (one
+    # thread, then all, back to back). This VM's speed swings by 10-30% over tenths of a second
+    # and drifts within a minute; samples of ~0.5 s smooth the first, pairs the second.
+    print(f"{'documents':<16} {'API':<28} {'1 thread':>10} {f'{cores} threads':>10} "
+          f"{'scaling':>8} {'pairs':>6}  (each pair's ratio)")  # fmt: skip
     rate = {}
     for label in ("4 KB documents", "one line each"):
         for api, name in (("numpy", "encode_batch_to_numpy"), ("lists", "encode_ordinary_batch")):
-            one, many = (size / best[(label, api, t)] / MB for t in (1, cores))
+            t1, tn = times[(label, api, 1)], times[(label, api, cores)]
+            one, many = (size / min(t) / MB for t in (t1, tn))
             rate[(label, api)] = many
-            print(f"{label:<16} {name:<28} {one:>7.1f} MB/s {many:>5.1f} MB/s {many / one:>7.2f}x")
+            pairs = sorted(a / b for a, b in zip(t1, tn, strict=True))
+            each = " ".join(f"{p:.2f}" for p in pairs)
+            print(f"{label:<16} {name:<28} {one:>7.1f} MB/s {many:>5.1f} MB/s {many / one:>7.2f}x "
+                  f"{statistics.median(pairs):>5.2f}x  ({each})")  # fmt: skip
     ratio = rate[("one line each", "numpy")] / rate[("4 KB documents", "numpy")]
     print(f"one line each / 4 KB documents (encode_batch_to_numpy, {cores} threads): {ratio:.2f}x")
 
@@ -146,27 +164,33 @@ def tiktoken_loop(path: str, encoding: str, out: str, limit: str) -> dict[str, f
     return {"tokens": n, "seconds": time.perf_counter() - start, "bytes": done}
 
 
-def bench_tokenize(path: Path, encoding: str, skip_tiktoken: bool, tiktoken_mb: int) -> None:
+def bench_tokenize(path: Path, encoding: str, skip_tiktoken: bool, tiktoken_mb: int,
+                   pairs: int) -> None:  # fmt: skip
     size = path.stat().st_size
     out = Path(tempfile.mkdtemp(prefix="toklm-bench-corpus-"))
     print(f"\n## toklm tokenize {path.name} ({size / MB:,.0f} MB, a document per line), {encoding}")
     print(f"{'contender':<44} {'seconds':>8} {'MB/s':>7} {'CPU s':>7} {'CPU MB/s':>8} "
           f"{'peak MB':>8} {'tokens':>14}")  # fmt: skip
-    rows = []
+    rows: dict[str, list[tuple[float, float]]] = {}  # label: (wall MB/s, MB per CPU s) per run
 
     def show(label: str, seconds: float, rss: float, tokens: int, nbytes: int) -> None:
-        rows.append((label, seconds, nbytes / seconds, nbytes / LAST_CPU))
+        rows.setdefault(label, []).append((nbytes / seconds, nbytes / LAST_CPU))
         print(f"{label:<44} {seconds:>8.1f} {nbytes / seconds / MB:>7.1f} {LAST_CPU:>7.1f} "
               f"{nbytes / LAST_CPU / MB:>8.1f} {rss:>8.0f} {tokens:>14,}", flush=True)  # fmt: skip
 
     base = [*toklm_cli(), "tokenize", str(path), "-e", encoding, "-q"]
-    for label, prefix in (("toklm tokenize, taskset -c 0 (one core)", ["taskset", "-c", "0"]),
-                          ("toklm tokenize, all cores", [])):  # fmt: skip
-        target = out / label.split(",")[1].strip().split()[0]
-        _, seconds, rss = run_child([*prefix, *base, "-o", str(target)])
-        tokens = json.loads((target / "manifest.json").read_text())["tokens"]
-        show(label, seconds, rss, tokens, size)
-        shutil.rmtree(target)
+    one, every = "toklm tokenize, taskset -c 0 (one core)", "toklm tokenize, all cores"
+    checksums = set()
+    # One core and all cores alternately, `pairs` times: the VM's speed drifts by 10% within a
+    # minute, so a ratio is taken within each back-to-back pair and the median reported.
+    for _ in range(pairs):
+        for label, prefix in ((one, ["taskset", "-c", "0"]), (every, [])):
+            target = out / "o"
+            _, seconds, rss = run_child([*prefix, *base, "-o", str(target)])
+            manifest = (target / "manifest.json").read_bytes()
+            checksums.add(manifest)
+            show(label, seconds, rss, json.loads(manifest)["tokens"], size)
+            shutil.rmtree(target)
     if not skip_tiktoken:
         limit = str(tiktoken_mb * 1_000_000 if tiktoken_mb else size)
         me = [sys.executable, __file__, "--worker", "tiktoken", str(path), encoding,
@@ -175,10 +199,16 @@ def bench_tokenize(path: Path, encoding: str, skip_tiktoken: bool, tiktoken_mb: 
         r = json.loads(res)
         label = f"tiktoken loop, first {r['bytes'] / MB:,.0f} MB"
         show(label, seconds, rss, r["tokens"], r["bytes"])
-    print(f"all cores / one core (wall MB/s): {rows[1][2] / rows[0][2]:.2f}x")
+    ratios = sorted(b[0] / a[0] for a, b in zip(rows[one], rows[every], strict=True))
+    each, same = " ".join(f"{x:.2f}x" for x in ratios), len(checksums) == 1
+    print(f"all cores / one core (wall MB/s), each pair: {each}; median "
+          f"{statistics.median(ratios):.2f}x (manifests identical: {same})")  # fmt: skip
     if not skip_tiktoken:
-        print(f"all cores / tiktoken loop (wall MB/s): {rows[1][2] / rows[2][2]:.2f}x; "
-              f"per CPU second: {rows[1][3] / rows[2][3]:.2f}x")  # fmt: skip
+        tik = rows[label][0]
+        best = max(rows[every])
+        print(f"all cores / tiktoken loop (wall MB/s): {best[0] / tik[0]:.2f}x best, "
+              f"{statistics.median(r[0] for r in rows[every]) / tik[0]:.2f}x median; "
+              f"per CPU second: {best[1] / tik[1]:.2f}x")  # fmt: skip
     shutil.rmtree(out)
 
 
@@ -240,15 +270,16 @@ def bench_hf(path: Path) -> None:
 
 def engine_worker(path: str, engine: str, encoding: str, out: str) -> dict[str, float]:
     """The job on `engine`; a cluster is started first (the same one the job would start: two
-    single-threaded workers), so that start-up and job are timed apart."""
+    single-threaded workers; Dask's by `start_local_dask_cluster`, as the job does), so that
+    start-up and job are timed apart."""
     from toklm.corpus import tokenize_corpus
 
     start = time.perf_counter()
     address, cluster = None, None
     if engine == "dask":
-        from dask.distributed import LocalCluster
+        from toklm.corpus.engines import start_local_dask_cluster
 
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)
+        cluster = start_local_dask_cluster()
         address = cluster.scheduler_address
     elif engine == "ray":
         import ray
@@ -295,7 +326,11 @@ def main() -> None:
     ap.add_argument("--hf-mb", type=int, default=20, help="hf: input size")
     ap.add_argument("--engines-mb", type=int, default=100, help="engines: input size")
     ap.add_argument("-e", "--encoding", default="cl100k_base")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--sample-s", type=float, default=0.25,
+                    help="batch: seconds of calls per timed sample")  # fmt: skip
+    ap.add_argument("--pairs", type=int, default=3,
+                    help="tokenize: runs on one core and on all, alternately")  # fmt: skip
     ap.add_argument("--skip-tiktoken", action="store_true", help="tokenize: no tiktoken loop")
     ap.add_argument("--tiktoken-mb", type=int, default=0,
                     help="tokenize: run the tiktoken loop on the file's first MB only")  # fmt: skip
@@ -311,7 +346,7 @@ def main() -> None:
     only = set(args.only or ("batch", "tokenize", "hf", "engines"))
     print(f"# bench_corpus: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     if "batch" in only:
-        bench_batch(args.encoding, args.repeats)
+        bench_batch(args.encoding, args.repeats, args.sample_s)
     made = []
     for section, mb in (("tokenize", args.size_mb), ("hf", args.hf_mb),
                         ("engines", args.engines_mb)):  # fmt: skip
@@ -322,7 +357,7 @@ def main() -> None:
             make_file(path, mb * 1_000_000)
             made.append(path)
         if section == "tokenize":
-            bench_tokenize(path, args.encoding, args.skip_tiktoken, args.tiktoken_mb)
+            bench_tokenize(path, args.encoding, args.skip_tiktoken, args.tiktoken_mb, args.pairs)
         elif section == "hf":
             bench_hf(path)
         else:
