@@ -18,7 +18,8 @@ Sections (ratios are taken within one run, on the same input):
 * ``hf``: Hugging Face ``datasets.map(batched=True)`` with a `tokenizers` tokenizer against
   ``datasets.map`` with ``toklm.corpus.datasets_map_fn`` and ``toklm tokenize`` (GPT-2's vocab).
 * ``engines``: ``toklm tokenize --engine local|dask|ray`` on the same file (the clusters are
-  started for the job: 2 single-threaded Dask workers, Ray with 2 CPUs), wall time with start-up.
+  started for the job: 2 single-threaded Dask workers, Ray with 2 CPUs), job and start-up timed
+  apart; ``--pairs`` rounds of the three, each engine against the local run of its round.
 
 The file is made from the shared corpora under the temp directory and deleted afterwards
 (``--keep`` keeps it). Nothing is downloaded: tiktoken reads the local vocabulary files.
@@ -295,26 +296,38 @@ def engine_worker(path: str, engine: str, encoding: str, out: str) -> dict[str, 
     return {"seconds": done - ready, "startup": ready - start}
 
 
-def bench_engines(path: Path, encoding: str) -> None:
+def bench_engines(path: Path, encoding: str, rounds: int) -> None:
     size = path.stat().st_size
     print(f"\n## toklm tokenize --engine, {size / MB:.0f} MB, {encoding}, 8 MB shards")
     print(f"{'engine':<44} {'start-up':>8} {'job s':>8} {'MB/s':>7} {'vs local':>8}")
     out = Path(tempfile.mkdtemp(prefix="toklm-bench-corpus-"))
-    times, startup = {}, {}
-    for engine in ("local", "dask", "ray"):
-        res, _, _ = run_child([sys.executable, __file__, "--worker", "engine", str(path),
-                               engine, encoding, str(out / engine)])  # fmt: skip
-        times[engine] = json.loads(res)["seconds"]
-        startup[engine] = json.loads(res)["startup"]
-    same = all(
-        (out / e / "manifest.json").read_bytes() == (out / "local" / "manifest.json").read_bytes()
-        for e in times
-    )
-    for engine, seconds in times.items():
-        label = {"local": "local (threads)", "dask": "dask LocalCluster(2 x 1 thread)",
-                 "ray": "ray local (num_cpus=2)"}[engine]  # fmt: skip
-        print(f"{label:<44} {startup[engine]:>8.1f} {seconds:>8.1f} {size / seconds / MB:>7.1f} "
-              f"{times['local'] / seconds:>7.2f}x")  # fmt: skip
+    engines = ("local", "dask", "ray")
+    label = {"local": "local (threads)", "dask": "dask LocalCluster(2 x 1 thread)",
+             "ray": "ray local (num_cpus=2)"}  # fmt: skip
+    ratios: dict[str, list[float]] = {e: [] for e in engines}
+    same = True
+    # Rounds of local, Dask, Ray back to back; each engine is compared with the local run of
+    # its own round (the VM's speed drifts between rounds), and the median ratio reported.
+    for _ in range(rounds):
+        times = {}
+        for engine in engines:
+            shutil.rmtree(out / engine, ignore_errors=True)
+            res, _, _ = run_child([sys.executable, __file__, "--worker", "engine", str(path),
+                                   engine, encoding, str(out / engine)])  # fmt: skip
+            times[engine] = json.loads(res)["seconds"]
+            startup = json.loads(res)["startup"]
+            ratio = times["local"] / times[engine]
+            ratios[engine].append(ratio)
+            print(f"{label[engine]:<44} {startup:>8.1f} {times[engine]:>8.1f} "
+                  f"{size / times[engine] / MB:>7.1f} {ratio:>7.2f}x", flush=True)  # fmt: skip
+        local = (out / "local" / "manifest.json").read_bytes()
+        same = same and all((out / e / "manifest.json").read_bytes() == local for e in engines)
+    for engine in engines[1:]:
+        each, median = (
+            " ".join(f"{x:.2f}x" for x in sorted(ratios[engine])),
+            statistics.median(ratios[engine]),
+        )
+        print(f"{engine} / local, each round: {each}; median {median:.2f}x")
     print(f"(job seconds exclude the cluster's start-up; manifests identical: {same})")
     shutil.rmtree(out)
 
@@ -330,7 +343,7 @@ def main() -> None:
     ap.add_argument("--sample-s", type=float, default=0.25,
                     help="batch: seconds of calls per timed sample")  # fmt: skip
     ap.add_argument("--pairs", type=int, default=3,
-                    help="tokenize: runs on one core and on all, alternately")  # fmt: skip
+                    help="tokenize: one-core/all-core pairs; engines: rounds")  # fmt: skip
     ap.add_argument("--skip-tiktoken", action="store_true", help="tokenize: no tiktoken loop")
     ap.add_argument("--tiktoken-mb", type=int, default=0,
                     help="tokenize: run the tiktoken loop on the file's first MB only")  # fmt: skip
@@ -361,7 +374,7 @@ def main() -> None:
         elif section == "hf":
             bench_hf(path)
         else:
-            bench_engines(path, args.encoding)
+            bench_engines(path, args.encoding, args.pairs)
     if not args.keep:
         for path in made:
             path.unlink()
