@@ -81,6 +81,15 @@ def toklm_cli() -> list[str]:
 # ---------------------------------------------------------------- batch
 
 
+# The batch APIs timed: the one the targets name (special tokens checked, as `encode` does), the
+# same without the check, and the list API.
+APIS = {
+    "numpy": "encode_batch_to_numpy",
+    "ordinary": "encode_ordinary_batch_to_numpy",
+    "lists": "encode_ordinary_batch",
+}
+
+
 def bench_batch(encoding: str, repeats: int, sample_s: float) -> None:
     import toklm
 
@@ -96,19 +105,19 @@ def bench_batch(encoding: str, repeats: int, sample_s: float) -> None:
     print(f"({len(docs4k):,} documents of 4 KB; {len(lines):,} documents of one line)")
     cases = []
     for label, docs in (("4 KB documents", docs4k), ("one line each", lines)):
-        for api in ("numpy", "lists"):
+        for api in APIS:
             for threads in (1, cores):
                 cases.append((label, api, threads, docs))
     times: dict[tuple[str, str, int], list[float]] = {(c[0], c[1], c[2]): [] for c in cases}
     calls = {}  # calls per sample: about `sample_s` seconds of one case
     for label, api, threads, docs in cases:
-        fn = enc.encode_ordinary_batch_to_numpy if api == "numpy" else enc.encode_ordinary_batch
+        fn = getattr(enc, APIS[api])
         start = time.perf_counter()
         fn(docs, num_threads=threads)
         calls[(label, api, threads)] = max(1, round(sample_s / (time.perf_counter() - start)))
     for _ in range(repeats):  # interleaved, so that a burst of load hits every case alike
         for label, api, threads, docs in cases:
-            fn = enc.encode_ordinary_batch_to_numpy if api == "numpy" else enc.encode_ordinary_batch
+            fn = getattr(enc, APIS[api])
             n = calls[(label, api, threads)]
             start = time.perf_counter()
             for _ in range(n):
@@ -117,17 +126,17 @@ def bench_batch(encoding: str, repeats: int, sample_s: float) -> None:
     # Scaling two ways: the best times' ratio, and the median ratio of each repeat's pair (one
     # thread, then all, back to back). This VM's speed swings by 10-30% over tenths of a second
     # and drifts within a minute; samples of ~0.5 s smooth the first, pairs the second.
-    print(f"{'documents':<16} {'API':<28} {'1 thread':>10} {f'{cores} threads':>10} "
+    print(f"{'documents':<16} {'API':<31} {'1 thread':>10} {f'{cores} threads':>10} "
           f"{'scaling':>8} {'pairs':>6}  (each pair's ratio)")  # fmt: skip
     rate = {}
     for label in ("4 KB documents", "one line each"):
-        for api, name in (("numpy", "encode_batch_to_numpy"), ("lists", "encode_ordinary_batch")):
+        for api, name in APIS.items():
             t1, tn = times[(label, api, 1)], times[(label, api, cores)]
             one, many = (size / min(t) / MB for t in (t1, tn))
             rate[(label, api)] = many
             pairs = sorted(a / b for a, b in zip(t1, tn, strict=True))
             each = " ".join(f"{p:.2f}" for p in pairs)
-            print(f"{label:<16} {name:<28} {one:>7.1f} MB/s {many:>5.1f} MB/s {many / one:>7.2f}x "
+            print(f"{label:<16} {name:<31} {one:>7.1f} MB/s {many:>5.1f} MB/s {many / one:>7.2f}x "
                   f"{statistics.median(pairs):>5.2f}x  ({each})")  # fmt: skip
     ratio = rate[("one line each", "numpy")] / rate[("4 KB documents", "numpy")]
     print(f"one line each / 4 KB documents (encode_batch_to_numpy, {cores} threads): {ratio:.2f}x")

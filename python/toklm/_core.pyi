@@ -28,8 +28,13 @@ class CoreBPE:
         self, texts: list[str], allowed_all: bool, allowed: set[str], num_threads: int
     ) -> list[list[int]]: ...
     def encode_batch_flat(
-        self, texts: list[str], allowed_all: bool, allowed: set[str], num_threads: int
-    ) -> tuple[bytearray, bytearray]: ...
+        self,
+        texts: list[str],
+        allowed_all: bool,
+        allowed: set[str],
+        disallowed: set[str],
+        num_threads: int,
+    ) -> tuple[bytearray, bytearray] | str: ...
     def encode_lines_flat(self, data: bytes, num_threads: int) -> tuple[bytearray, bytearray]: ...
     def encode_with_unstable(
         self, text: str, allowed_all: bool, allowed: set[str]

@@ -28,6 +28,12 @@ fn special_set(all: bool, tokens: HashSet<String>) -> SpecialSet {
     }
 }
 
+/// Why a text of `encode_batch_flat` stopped the batch.
+enum FlatError {
+    Disallowed(String),
+    Encode(String),
+}
+
 /// The native encoder behind `toklm.Encoding`.
 #[pyclass(frozen, module = "toklm._core", name = "CoreBPE")]
 pub struct PyCoreBpe {
@@ -275,28 +281,45 @@ impl PyCoreBpe {
 
     /// Many texts to one flat token array and document offsets (see `FlatArrays`), in chunks of
     /// about 64 KB of text per task on `num_threads` threads; special-token text is plain text
-    /// unless allowed.
+    /// unless allowed. Each task first looks for the `disallowed` special tokens in its texts
+    /// (in parallel, where a call per text from Python was the serial part of the batch): if
+    /// any text holds one, the leftmost one of the first such text is returned (a `str`)
+    /// instead of the arrays, and the caller raises tiktoken's error for it.
     fn encode_batch_flat<'py>(
         &self,
         py: Python<'py>,
         texts: Vec<PyBackedStr>,
         allowed_all: bool,
         allowed: HashSet<String>,
+        disallowed: HashSet<String>,
         num_threads: usize,
-    ) -> PyResult<FlatArrays<'py>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let allowed = special_set(allowed_all, allowed);
-        let chunked = py
-            .detach(|| {
-                encode_chunked(&texts, num_threads, |t, out| match &allowed {
+        let disallowed = special_set(false, disallowed);
+        let chunked = py.detach(|| {
+            encode_chunked(&texts, num_threads, |t, out| {
+                if let Some(token) = self.core.find_special(t, &disallowed) {
+                    return Err(FlatError::Disallowed(token));
+                }
+                match &allowed {
                     SpecialSet::None => self.core.encode_ordinary_into(t, out).map(|_| ()),
                     _ => self
                         .core
                         .encode(t, &allowed)
                         .map(|(tokens, _)| out.extend(tokens)),
-                })
+                }
+                .map_err(FlatError::Encode)
             })
-            .map_err(value_error)?;
-        flat_arrays(py, chunked)
+        });
+        match chunked {
+            Ok(chunked) => Ok(flat_arrays(py, chunked)?.into_pyobject(py)?.into_any()),
+            Err(e) => match e.error {
+                FlatError::Disallowed(token) => Ok(PyString::new(py, &token).into_any()),
+                FlatError::Encode(message) => {
+                    Err(value_error(format!("texts[{}]: {message}", e.index)))
+                }
+            },
+        }
     }
 
     fn encode_with_unstable<'py>(

@@ -54,6 +54,33 @@ def test_special_tokens_follow_encode_rules() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["plain", "x <|fim_prefix|> y", "z <|endoftext|>"],  # the first offending text counts
+        ["<|endof", "text|>", "ok"],  # a token split over two texts is no token
+        ["ok", "a\ud800b", "<|endoftext|>"],  # a lone surrogate: the per-text path
+        ["a\ud800b", "fine"],
+    ],
+)
+def test_batch_special_checks_equal_tiktoken(tiktoken_ref, texts: list[str]) -> None:
+    """One native search over all texts (not a call per text) decides as tiktoken's
+    per-text checks do, for both batch APIs."""
+    ref, enc = tiktoken_ref("cl100k_base"), toklm.get_encoding("cl100k_base")
+    for kwargs in ({}, {"disallowed_special": {"<|endoftext|>"}}, {"allowed_special": "all"}):
+        try:
+            want: list[list[int]] | str = ref.encode_batch(texts, **kwargs)
+        except ValueError as e:
+            want = str(e)
+        for fn in (enc.encode_batch, enc.encode_batch_to_numpy):
+            try:
+                got = fn(texts, **kwargs)
+                got = got if isinstance(got, list) else split_flat(*got)
+            except ValueError as e:
+                got = str(e)
+            assert got == want, (fn.__name__, kwargs)
+
+
 def test_empty_batch_and_bad_items() -> None:
     enc = toklm.get_encoding("gpt2")
     tokens, offsets = enc.encode_ordinary_batch_to_numpy([])
