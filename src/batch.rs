@@ -17,6 +17,10 @@ use rayon::prelude::*;
 /// that a batch of a few megabytes keeps every core busy.
 pub const CHUNK_BYTES: usize = 64 * 1024;
 
+/// Documents per task at most: a batch of very short texts (words, ids) is still cut into
+/// enough tasks for every core, each still far longer than it takes to schedule.
+pub const CHUNK_DOCS: usize = 4096;
+
 /// The tokens of many documents back to back; document `i` is
 /// `tokens[offsets[i] as usize..offsets[i + 1] as usize]`, and `offsets` has one entry more than
 /// there are documents (starting at 0).
@@ -42,15 +46,15 @@ impl<E: std::fmt::Display> std::fmt::Display for BatchError<E> {
 impl<E: std::fmt::Debug + std::fmt::Display> std::error::Error for BatchError<E> {}
 
 /// Consecutive ranges of item indices covering `0..lens.len()`, each holding at least one item
-/// and, except the last, at least `target` bytes (an item longer than `target` is a range alone
-/// only if it starts one).
+/// and, except the last, at least `target` bytes or [`CHUNK_DOCS`] items (an item longer than
+/// `target` is a range alone only if it starts one).
 pub fn chunk_ranges(lens: &[usize], target: usize) -> Vec<Range<usize>> {
     let mut out = Vec::with_capacity(lens.iter().sum::<usize>() / target.max(1) + 1);
     let mut start = 0;
     let mut bytes = 0;
     for (i, &len) in lens.iter().enumerate() {
         bytes += len;
-        if bytes >= target {
+        if bytes >= target || i + 1 - start >= CHUNK_DOCS {
             out.push(start..i + 1);
             start = i + 1;
             bytes = 0;
@@ -237,6 +241,85 @@ where
         n_docs: texts.len(),
         threads,
     })
+}
+
+/// As [`encode_chunked`], for texts that are read a block at a time: `read` hands each block
+/// (its items in batch order; cut as [`chunk_ranges`] cuts) to the function it is given, which
+/// starts encoding that block on the pool at once. Where reading is serial work of its own
+/// (Python strings, read one by one under the GIL), it then overlaps the encoding instead of
+/// coming before it. `read` runs on one of the pool's threads (which, once it returns, encodes
+/// blocks too: the reader is not a thread more than there are cores), or on this thread with
+/// `threads <= 1`, where the blocks are all read first and then encoded here. Every block read
+/// comes back, in order, with what `read` returned and the result, so that the caller frees
+/// the blocks where it must. On errors, the first failing document's is returned.
+pub fn encode_read_blocks<B, T, E, R>(
+    threads: usize,
+    read: impl FnOnce(&mut dyn FnMut(B)) -> R + Send,
+    encode: impl Fn(&str, &mut Vec<u32>) -> Result<(), E> + Sync,
+) -> (Vec<B>, R, Result<Chunked, BatchError<E>>)
+where
+    B: AsRef<[T]> + Send,
+    T: AsRef<str>,
+    E: Send,
+    R: Send,
+{
+    // (block number, block, its chunk): filled in whatever order the tasks finish.
+    let done = std::sync::Mutex::new(Vec::new());
+    let mut n_docs = 0;
+    let mut n_blocks = 0;
+    let mut start = |block: &B| {
+        let first = n_docs;
+        n_docs += block.as_ref().len();
+        n_blocks += 1;
+        (n_blocks - 1, first)
+    };
+    let read_out = if threads <= 1 {
+        let mut blocks = Vec::new();
+        let out = read(&mut |block| blocks.push(block));
+        let mut done = done.lock().expect("no task ran");
+        for block in blocks {
+            let (i, first) = start(&block);
+            let chunk = encode_chunk(block.as_ref(), first, &encode);
+            done.push((i, block, chunk));
+        }
+        out
+    } else {
+        let (done, encode) = (&done, &encode);
+        // Blocks spawned from a pool thread go to its own queue, from which the idle threads
+        // are woken to steal; spawned from outside the pool, a burst of them woke one thread.
+        crate::pool::install(|| {
+            rayon::scope(|scope| {
+                read(&mut |block| {
+                    let (i, first) = start(&block);
+                    scope.spawn(move |_| {
+                        let chunk = encode_chunk(block.as_ref(), first, encode);
+                        done.lock()
+                            .expect("a task panicked")
+                            .push((i, block, chunk));
+                    });
+                })
+            })
+        })
+    };
+    let mut done = done.into_inner().expect("a task panicked");
+    done.sort_unstable_by_key(|d| d.0);
+    let mut blocks = Vec::with_capacity(done.len());
+    let mut parts = Ok(Vec::with_capacity(done.len()));
+    for (_, block, chunk) in done {
+        blocks.push(block);
+        if let Ok(p) = &mut parts {
+            match chunk {
+                Ok(chunk) => p.push(chunk),
+                Err(e) => parts = Err(e),
+            }
+        }
+    }
+    let chunked = parts.map(|parts| Chunked {
+        parts,
+        n_docs,
+        threads,
+    });
+    (blocks, read_out, chunked)
 }
 
 /// `task` of every range, in order, on the pool unless `threads <= 1`; the first error (in range
@@ -451,6 +534,55 @@ mod tests {
         text.replace_range(120_000..120_003, "ab!");
         let err = encode_lines_chunked(text.as_bytes(), 2, bytes_encoder).unwrap_err();
         assert_eq!(err.to_string(), "line at byte 120000: bad text \"ab!\"");
+    }
+
+    /// `texts` in blocks as `encode_read_blocks` wants them (cut as `chunk_ranges` cuts).
+    fn read_blocks(texts: &[String], submit: &mut dyn FnMut(Vec<String>)) -> usize {
+        let lens: Vec<usize> = texts.iter().map(String::len).collect();
+        let ranges = chunk_ranges(&lens, CHUNK_BYTES);
+        for r in &ranges {
+            submit(texts[r.clone()].to_vec());
+        }
+        ranges.len()
+    }
+
+    #[test]
+    fn blocks_read_while_encoding_match_the_whole_batch() {
+        let texts: Vec<String> = (0..20_000)
+            .map(|i| "ab c".repeat((i * 31) % 97) + &"\u{e9}".repeat(i % 4))
+            .collect();
+        let want = encode_flat(&texts, 1, bytes_encoder).unwrap();
+        for threads in [1, 2, 4] {
+            let (blocks, n, got) =
+                encode_read_blocks(threads, |s| read_blocks(&texts, s), bytes_encoder);
+            assert!(n > 10, "{n} blocks: too few to test the order");
+            assert_eq!(
+                blocks.concat(),
+                texts,
+                "{threads} threads: blocks back in order"
+            );
+            assert_eq!(got.unwrap().into_flat(), want, "{threads} threads");
+        }
+        let (blocks, (), got) =
+            encode_read_blocks::<Vec<String>, String, String, ()>(2, |_| (), bytes_encoder);
+        assert!(blocks.is_empty());
+        assert_eq!(got.unwrap().into_flat().offsets, vec![0]);
+    }
+
+    #[test]
+    fn blocks_read_while_encoding_report_the_first_failing_document() {
+        let mut texts: Vec<String> = vec!["y".repeat(1000); 400];
+        texts[300] = "oops!".into();
+        texts[350] = "again!".into();
+        for threads in [1, 4] {
+            let (blocks, _, got) =
+                encode_read_blocks(threads, |s| read_blocks(&texts, s), bytes_encoder);
+            assert_eq!(blocks.concat(), texts);
+            assert_eq!(
+                got.unwrap_err().to_string(),
+                "texts[300]: bad text \"oops!\""
+            );
+        }
     }
 
     #[test]

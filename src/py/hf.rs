@@ -6,8 +6,7 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use rayon::prelude::*;
 
-use super::{flat_arrays, value_error, FlatArrays};
-use crate::batch::encode_chunked;
+use super::{encode_str_list, flat_arrays, value_error, FlatArrays};
 use crate::hf::{
     byte_to_char_offsets, parse_merge, parse_merges_txt, AddedMatcher, AddedToken, Alphabet,
     BpeOptions, Encoded, HfBpe, HfPipeline, MergeList, PreStep, Scratch, TokenTable, WordScratch,
@@ -277,20 +276,17 @@ impl PyHfBpe {
     fn encode_batch_flat<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<PyBackedStr>,
+        texts: &Bound<'py, PyList>,
         num_threads: usize,
     ) -> PyResult<FlatArrays<'py>> {
-        let chunked = py
-            .detach(|| {
-                encode_chunked(&texts, num_threads, |t, out| {
-                    let enc = self
-                        .pipeline
-                        .with_scratch(|s| self.pipeline.encode(t, true, false, s))?;
-                    out.extend(enc.ids);
-                    Ok::<_, String>(())
-                })
-            })
-            .map_err(value_error)?;
+        let chunked = encode_str_list(py, texts, num_threads, |t, out| {
+            let enc = self
+                .pipeline
+                .with_scratch(|s| self.pipeline.encode(t, true, false, s))?;
+            out.extend(enc.ids);
+            Ok::<_, String>(())
+        })?
+        .map_err(value_error)?;
         flat_arrays(py, chunked)
     }
 

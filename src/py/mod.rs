@@ -4,6 +4,7 @@
 //! only convert arguments, release the GIL around native work and map errors to exceptions.
 
 mod hf;
+mod str_list;
 mod tiktoken;
 mod train;
 
@@ -13,6 +14,7 @@ use pyo3::types::PyByteArray;
 use rayon::prelude::*;
 
 use crate::batch::Chunked;
+pub(crate) use str_list::encode_str_list;
 
 pub(crate) fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())

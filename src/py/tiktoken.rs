@@ -8,8 +8,8 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString};
 
-use super::{flat_arrays, par_map, value_error, FlatArrays};
-use crate::batch::{encode_chunked, encode_lines_chunked};
+use super::{encode_str_list, flat_arrays, par_map, value_error, FlatArrays};
+use crate::batch::encode_lines_chunked;
 use crate::tiktoken::{CoreBpe, SpecialSet};
 use crate::vocab::{Rank, Vocab};
 
@@ -288,7 +288,7 @@ impl PyCoreBpe {
     fn encode_batch_flat<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<PyBackedStr>,
+        texts: &Bound<'py, PyList>,
         allowed_all: bool,
         allowed: HashSet<String>,
         disallowed: HashSet<String>,
@@ -296,21 +296,19 @@ impl PyCoreBpe {
     ) -> PyResult<Bound<'py, PyAny>> {
         let allowed = special_set(allowed_all, allowed);
         let disallowed = special_set(false, disallowed);
-        let chunked = py.detach(|| {
-            encode_chunked(&texts, num_threads, |t, out| {
-                if let Some(token) = self.core.find_special(t, &disallowed) {
-                    return Err(FlatError::Disallowed(token));
-                }
-                match &allowed {
-                    SpecialSet::None => self.core.encode_ordinary_into(t, out).map(|_| ()),
-                    _ => self
-                        .core
-                        .encode(t, &allowed)
-                        .map(|(tokens, _)| out.extend(tokens)),
-                }
-                .map_err(FlatError::Encode)
-            })
-        });
+        let chunked = encode_str_list(py, texts, num_threads, |t, out| {
+            if let Some(token) = self.core.find_special(t, &disallowed) {
+                return Err(FlatError::Disallowed(token));
+            }
+            match &allowed {
+                SpecialSet::None => self.core.encode_ordinary_into(t, out).map(|_| ()),
+                _ => self
+                    .core
+                    .encode(t, &allowed)
+                    .map(|(tokens, _)| out.extend(tokens)),
+            }
+            .map_err(FlatError::Encode)
+        })?;
         match chunked {
             Ok(chunked) => Ok(flat_arrays(py, chunked)?.into_pyobject(py)?.into_any()),
             Err(e) => match e.error {

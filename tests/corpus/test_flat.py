@@ -91,6 +91,55 @@ def test_empty_batch_and_bad_items() -> None:
         enc.encode_ordinary_batch_to_numpy("abc")
 
 
+def test_items_read_while_encoding_keep_the_batch_order_and_errors() -> None:
+    """The core reads the list a block at a time while earlier blocks are encoded: many blocks
+    (by size and by count: 64 KB of text or 4,096 documents), errors in a late block."""
+    enc = toklm.get_encoding("cl100k_base")
+    texts = [f"{i} w\u00f6rd \uac00" * (i % 7) for i in range(30_000)]
+    tokens, offsets = enc.encode_batch_to_numpy(texts, num_threads=2)
+    want = enc.encode_ordinary_batch(texts, num_threads=1)
+    assert split_flat(tokens, offsets) == want
+    late = texts.copy()
+    late[25_000] = b"bytes"  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"texts\[25000\]"):
+        enc.encode_batch_to_numpy(late)
+    late[25_000] = "x <|endoftext|>"
+    with pytest.raises(ValueError, match="disallowed special token"):
+        enc.encode_batch_to_numpy(late)
+    late[25_000] = "lone \ud800 surrogate"
+    got = split_flat(*enc.encode_batch_to_numpy(late, num_threads=2))
+    assert got[25_000] == enc.encode("lone \ud800 surrogate") and got[:25_000] == want[:25_000]
+
+
+def test_a_list_changed_by_another_thread_is_read_as_it_was() -> None:
+    """Each call encodes the items the list held when it began, whatever another thread does to
+    the list meanwhile (the strings stay alive while they are encoded)."""
+    import threading
+
+    enc = toklm.get_encoding("gpt2")
+    texts = [f"document number {i}" for i in range(20_000)]
+    originals = enc.encode_ordinary_batch(texts)
+    replaced = enc.encode("replaced")
+    stop = threading.Event()
+
+    def churn() -> None:
+        i = 0
+        while not stop.is_set():
+            texts[i % len(texts)] = "".join(["replaced ", str(i)])  # a new string each time
+            i += 7919
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        for _ in range(5):
+            got = split_flat(*enc.encode_batch_to_numpy(texts, num_threads=2))
+            for doc, ids in enumerate(got):
+                assert ids == originals[doc] or ids[: len(replaced)] == replaced, doc
+    finally:
+        stop.set()
+        worker.join()
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.text(max_size=30), max_size=40), st.sampled_from([1, 2, 4]))
 def test_flat_equals_per_text_encoding(texts: list[str], threads: int) -> None:
