@@ -169,7 +169,7 @@ impl Chunked {
         if self.threads <= 1 || jobs.len() <= 1 {
             jobs.into_iter().for_each(copy);
         } else {
-            crate::pool::install(|| jobs.into_par_iter().for_each(copy));
+            crate::pool::install_on(self.threads, || jobs.into_par_iter().for_each(copy));
         }
     }
 
@@ -287,7 +287,7 @@ where
         let (done, encode) = (&done, &encode);
         // Blocks spawned from a pool thread go to its own queue, from which the idle threads
         // are woken to steal; spawned from outside the pool, a burst of them woke one thread.
-        crate::pool::install(|| {
+        crate::pool::install_on(threads, || {
             rayon::scope(|scope| {
                 read(&mut |block| {
                     let (i, first) = start(&block);
@@ -332,7 +332,7 @@ fn run_tasks<E: Send>(
     let chunks: Vec<Result<ChunkOut, E>> = if threads <= 1 || ranges.len() <= 1 {
         ranges.iter().map(&task).collect()
     } else {
-        crate::pool::install(|| ranges.par_iter().map(&task).collect())
+        crate::pool::install_on(threads, || ranges.par_iter().map(&task).collect())
     };
     chunks.into_iter().collect()
 }

@@ -98,7 +98,7 @@ fn hf_par<R: Send>(
     }
     let size = texts.len().div_ceil(num_threads * 4).max(1);
     let parts: Vec<Result<Vec<R>, String>> =
-        crate::pool::install(|| texts.par_chunks(size).map(run).collect());
+        crate::pool::install_on(num_threads, || texts.par_chunks(size).map(run).collect());
     let mut out = Vec::with_capacity(texts.len());
     for part in parts {
         out.extend(part?);

@@ -30,7 +30,7 @@ pub(crate) fn par_map<T: Sync, R: Send>(
     if threads <= 1 || items.len() <= 1 {
         items.iter().map(f).collect()
     } else {
-        crate::pool::install(|| items.par_iter().map(f).collect())
+        crate::pool::install_on(threads, || items.par_iter().map(f).collect())
     }
 }
 
