@@ -8,10 +8,13 @@
 //! left in place in the child, unused: dropping it would signal threads that do not exist there.
 //!
 //! A batch call that asks for fewer threads than there are cores (`num_threads=4` on a 16-core
-//! machine, several workers of a cluster on one host) runs on a pool of that size, as
-//! tiktoken's `num_threads` would; such pools are built on first use too, one per size.
+//! machine) runs on a pool of that many threads of its own, as tiktoken's `num_threads` would:
+//! two such calls at once get a pool each. A few pools are kept for later calls; the list of
+//! them is only ever `try_lock`ed, so a child forked while another thread held it builds pools
+//! for itself instead of waiting for a lock nobody will release.
 
 use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Mutex;
 
 use rayon::ThreadPool;
 
@@ -23,30 +26,37 @@ struct OwnedPool {
 /// The current process's pool (null until the first parallel call).
 static POOL: AtomicPtr<OwnedPool> = AtomicPtr::new(std::ptr::null_mut());
 
-/// Pools of fewer threads than the whole pool, by size (index: number of threads).
-const SMALL_POOLS: usize = 64;
-static SMALL: [AtomicPtr<OwnedPool>; SMALL_POOLS] =
-    [const { AtomicPtr::new(std::ptr::null_mut()) }; SMALL_POOLS];
+/// Pools of fewer threads than the whole pool not in use now: (process that built it, pool).
+/// At most `MAX_SPARE` are kept, so that their idle threads stay few.
+const MAX_SPARE: usize = 8;
+static SPARE: Mutex<Vec<(u32, ThreadPool)>> = Mutex::new(Vec::new());
 
 /// The pool of this process, built on first use (again in a forked child): one thread per core
 /// (or `RAYON_NUM_THREADS`).
 pub fn pool() -> &'static ThreadPool {
-    pool_in(&POOL, 0)
+    pool_in(&POOL)
 }
 
-/// The pool for a call that asks for `threads` threads: the whole pool when that is at least
-/// its size (more threads than cores would only take turns), else a pool of `threads`.
-pub fn pool_with(threads: usize) -> &'static ThreadPool {
-    let all = pool();
-    match SMALL.get(threads.max(1)) {
-        Some(slot) if threads < all.current_num_threads() => pool_in(slot, threads.max(1)),
-        _ => all,
+/// A pool of exactly `threads` threads (fewer than the whole pool) for one call: a spare one
+/// built by this process, or a new one.
+fn take_spare(threads: usize) -> ThreadPool {
+    let pid = std::process::id();
+    if let Ok(mut spare) = SPARE.try_lock() {
+        let fits =
+            |(p, pool): &(u32, ThreadPool)| *p == pid && pool.current_num_threads() == threads;
+        if let Some(i) = spare.iter().position(fits) {
+            return spare.swap_remove(i).1;
+        }
     }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("toklm{threads}-{i}"))
+        .build()
+        .expect("cannot start the thread pool")
 }
 
-/// The pool in `slot`, built with `threads` threads (0: rayon's default) unless one built by
-/// this process is there.
-fn pool_in(slot: &AtomicPtr<OwnedPool>, threads: usize) -> &'static ThreadPool {
+/// The pool in `slot`, built unless one built by this process is there.
+fn pool_in(slot: &AtomicPtr<OwnedPool>) -> &'static ThreadPool {
     let pid = std::process::id();
     loop {
         let current = slot.load(Ordering::Acquire);
@@ -58,11 +68,7 @@ fn pool_in(slot: &AtomicPtr<OwnedPool>, threads: usize) -> &'static ThreadPool {
             }
         }
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(move |i| match threads {
-                0 => format!("toklm-{i}"),
-                n => format!("toklm{n}-{i}"),
-            })
+            .thread_name(|i| format!("toklm-{i}"))
             .build()
             .expect("cannot start the thread pool");
         let fresh = Box::into_raw(Box::new(OwnedPool { pid, pool }));
@@ -76,14 +82,25 @@ fn pool_in(slot: &AtomicPtr<OwnedPool>, threads: usize) -> &'static ThreadPool {
     }
 }
 
-/// Run `op` on the pool for `threads` threads ([`pool_with`]); already on a pool's thread,
-/// right there (as [`install`]).
+/// Run `op` on `threads` threads: on the whole pool when that is at least its size (more
+/// threads than cores would only take turns), else on a pool of `threads` of its own. Already
+/// on a pool's thread, right there (as [`install`]).
 pub fn install_on<R: Send>(threads: usize, op: impl FnOnce() -> R + Send) -> R {
+    let all = pool();
     if rayon::current_thread_index().is_some() {
-        op()
-    } else {
-        pool_with(threads).install(op)
+        return op();
     }
+    if threads >= all.current_num_threads() {
+        return all.install(op);
+    }
+    let own = take_spare(threads.max(1));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| own.install(op)));
+    if let Ok(mut spare) = SPARE.try_lock() {
+        if spare.len() < MAX_SPARE {
+            spare.push((std::process::id(), own));
+        }
+    }
+    out.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Run `op` inside this process's pool, so that rayon's parallel iterators in it use the pool.
@@ -118,7 +135,26 @@ mod tests {
             assert_eq!(n, threads.min(all), "{threads} threads asked for");
             assert_eq!(sum, 49_995_000);
         }
-        assert!(std::ptr::eq(super::pool_with(all), super::pool()));
-        assert!(std::ptr::eq(super::pool_with(1), super::pool_with(1)));
+    }
+
+    #[test]
+    fn calls_at_once_get_a_pool_each() {
+        let all = super::pool().current_num_threads();
+        if all < 2 {
+            return; // one core: every call runs on the whole pool, one at a time
+        }
+        // Two calls asking for one thread each, side by side: each sees a pool of one thread,
+        // and the two run at the same time (each waits for the other to have started).
+        let started = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    super::install_on(1, || {
+                        assert_eq!(rayon::current_num_threads(), 1);
+                        started.wait();
+                    })
+                });
+            }
+        });
     }
 }

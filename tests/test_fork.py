@@ -30,6 +30,8 @@ def work(_=None):
     ids = ENC.encode_ordinary_batch(TEXTS)
     assert ENC.count_batch(TEXTS) == [len(i) for i in ids]
     assert ENC.encode_batch(TEXTS, allowed_special="all") == ids
+    # Fewer threads than cores: a pool of its own, also made again in the child.
+    assert ENC.encode_ordinary_batch(TEXTS, num_threads=1) == ids
     assert ENC.decode_bytes_batch(ids) == [t.encode() for t in TEXTS]
     assert HF(TEXTS)["input_ids"] == [HF(t)["input_ids"] for t in TEXTS]
     return sum(map(len, ids))

@@ -109,4 +109,3 @@ def test_datasets_map_fn_equals_encode_batch() -> None:
     fn = datasets_map_fn(enc, column="body", output="ids", eot=enc.eot_token)
     mapped = ds.map(fn, batched=True, batch_size=64, remove_columns=["body"])
     assert mapped["ids"] == [ids + [enc.eot_token] for ids in enc.encode_ordinary_batch(texts)]
-

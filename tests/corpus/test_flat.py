@@ -140,6 +140,19 @@ def test_a_list_changed_by_another_thread_is_read_as_it_was() -> None:
         worker.join()
 
 
+def test_calls_from_several_threads_asking_for_few_threads_each() -> None:
+    """Calls at once, each asking for one thread (fewer than the cores): each runs on a pool of
+    its own and returns the tokens of its own texts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    enc = toklm.get_encoding("cl100k_base")
+    batches = [[f"thread {k} document {i} \uac00\ub098" for i in range(3_000)] for k in range(6)]
+    want = [[enc.encode_ordinary(t) for t in texts] for texts in batches]
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(lambda t: enc.encode_batch_to_numpy(t, num_threads=1), batches * 3))
+    assert [split_flat(*flat) for flat in got] == want * 3
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.text(max_size=30), max_size=40), st.sampled_from([1, 2, 4]))
 def test_flat_equals_per_text_encoding(texts: list[str], threads: int) -> None:

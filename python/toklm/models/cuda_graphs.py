@@ -326,4 +326,3 @@ def graph_steps(
                 del run.scores[generated:]
             if run.raw_logits is not None:
                 del run.raw_logits[generated:]
-
