@@ -30,8 +30,9 @@ def work(_=None):
     ids = ENC.encode_ordinary_batch(TEXTS)
     assert ENC.count_batch(TEXTS) == [len(i) for i in ids]
     assert ENC.encode_batch(TEXTS, allowed_special="all") == ids
-    # Fewer threads than cores: a pool of its own, also made again in the child.
-    assert ENC.encode_ordinary_batch(TEXTS, num_threads=1) == ids
+    # Fewer threads than the pool's 4 (RAYON_NUM_THREADS): a pool of its own, also made again
+    # in the child.
+    assert ENC.encode_ordinary_batch(TEXTS, num_threads=2) == ids
     assert ENC.decode_bytes_batch(ids) == [t.encode() for t in TEXTS]
     assert HF(TEXTS)["input_ids"] == [HF(t)["input_ids"] for t in TEXTS]
     return sum(map(len, ids))
@@ -85,6 +86,7 @@ def test_batch_calls_work_in_child_processes(scenario, tmp_path):
     script = tmp_path / "scenario.py"  # spawn and forkserver children import the main file
     script.write_text(PRELUDE.format(neox=neox) + textwrap.dedent(SCENARIOS[scenario]))
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_OFFLINE": "1"}
+    env["RAYON_NUM_THREADS"] = "4"  # whatever the cores, num_threads=2 asks for fewer
     # Its own process group, so that a hung grandchild is killed with it.
     proc = subprocess.Popen(
         [sys.executable, str(script)],

@@ -140,17 +140,38 @@ def test_a_list_changed_by_another_thread_is_read_as_it_was() -> None:
         worker.join()
 
 
-def test_calls_from_several_threads_asking_for_few_threads_each() -> None:
-    """Calls at once, each asking for one thread (fewer than the cores): each runs on a pool of
-    its own and returns the tokens of its own texts."""
-    from concurrent.futures import ThreadPoolExecutor
+CALLS_AT_ONCE = """
+from concurrent.futures import ThreadPoolExecutor
+import toklm
 
-    enc = toklm.get_encoding("cl100k_base")
-    batches = [[f"thread {k} document {i} \uac00\ub098" for i in range(3_000)] for k in range(6)]
-    want = [[enc.encode_ordinary(t) for t in texts] for texts in batches]
-    with ThreadPoolExecutor(6) as pool:
-        got = list(pool.map(lambda t: enc.encode_batch_to_numpy(t, num_threads=1), batches * 3))
-    assert [split_flat(*flat) for flat in got] == want * 3
+enc = toklm.get_encoding("cl100k_base")
+batches = [[f"thread {k} document {i} \\uac00\\ub098" for i in range(3_000)] for k in range(6)]
+want = [[enc.encode_ordinary(t) for t in texts] for texts in batches]
+
+def run(job):
+    texts, threads = job
+    tokens, offsets = enc.encode_batch_to_numpy(texts, num_threads=threads)
+    return [tokens[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
+
+jobs = [(texts, 2 + k % 2) for k, texts in enumerate(batches * 3)]
+with ThreadPoolExecutor(6) as pool:
+    got = list(pool.map(run, jobs))
+assert got == want * 3, "a call returned another call's tokens"
+"""
+
+
+def test_calls_from_several_threads_asking_for_few_threads_each() -> None:
+    """Calls at once, each asking for fewer threads than the pool has (2 or 3 of 4): each runs
+    on a pool of its own and returns the tokens of its own texts."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RAYON_NUM_THREADS": "4"}  # a pool of 4, whatever the cores
+    proc = subprocess.run(
+        [sys.executable, "-c", CALLS_AT_ONCE], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 @settings(max_examples=50, deadline=None)
