@@ -24,7 +24,9 @@ def test_toklm_serve_answers_then_stops_on_ctrl_c_or_sigterm(model_dir, stop):
     port = free_port()
     cmd = [sys.executable, "-m", "toklm.cli", "serve", "-m", str(model_dir), "--port", str(port),
            "--max-batch", "2", "--api-key", "k", "--threads", "1"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    # started with SIGINT ignored, as `toklm serve ... &` in a script starts it: Ctrl-C still stops
+    ignore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=ignore_sigint)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

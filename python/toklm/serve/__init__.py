@@ -54,15 +54,18 @@ def run_server(svc: ModelService, host: str = "127.0.0.1", port: int = 8000) -> 
 
     http = threading.Thread(target=serve_http, name="toklm-http", daemon=True)
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
+    # Both signals stop the server, as they do uvicorn, also when SIGINT came in ignored
+    # (a shell starts background commands so when it has no job control).
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, _interrupt) for s in stops} if main else {}
     interrupted = False
     try:
         svc.engine.run(started=http.start)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         server.should_exit = True
         if http.is_alive():
             http.join()
